@@ -1,0 +1,67 @@
+# simclr_nb: the two set-up commands are `make demo` and `make test` (see README).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# pip on these machines prints one harmless warning per package about missing local indexes; hide only those lines.
+QUIET_PIP := grep -v "^WARNING: Location 'file:" || true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# notebooks are tested two at a time on a 2-core machine: one BLAS thread each avoids oversubscription
+NBTEST_WORKERS ?= 2
+
+.PHONY: install demo test test-slow test-gpu lab docs bench check-sync data-fashion-mnist clean-nbs export
+
+$(VENV)/.installed: pyproject.toml setup.py
+	@test -x $(PY) || python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -e '.[dev]' 2>&1 | $(QUIET_PIP)
+	@touch $@
+
+install: $(VENV)/.installed
+
+## The main job on the embedded default dataset (scikit-learn digits).
+demo: install
+	$(BIN)/simclr-nb data digits --out runs/demo
+
+## Fashion-MNIST from Debian's package, when we are root and it is missing; never fatal.
+data-fashion-mnist:
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then echo "fashion-mnist: found in /usr/share/datasets/fashion-mnist"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)) \
+	  && echo "fashion-mnist: installed Debian package dataset-fashion-mnist" \
+	  || echo "fashion-mnist: apt-get could not install dataset-fashion-mnist; its tests will be skipped"; \
+	else echo "fashion-mnist: not root or no apt-get; its tests will be skipped"; fi
+
+## Fails if the library is out of step with the notebooks or a notebook is not clean.
+check-sync: install
+	$(BIN)/python tools/check_sync.py
+
+test: install data-fashion-mnist check-sync
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev-test --n_workers $(NBTEST_WORKERS) --timing
+	@if ls tests/test_*.py >/dev/null 2>&1; then $(BIN)/pytest -q tests; else echo "no pytest tests"; fi
+
+## Cells flagged `slow` (long CPU runs) and `gpu` (need CUDA), with their own commands.
+test-slow: install data-fashion-mnist
+	$(BIN)/nbdev-test --flags slow --n_workers 1 --timing
+
+test-gpu: install data-fashion-mnist
+	$(BIN)/nbdev-test --flags "slow gpu" --n_workers 1 --timing
+
+export: install
+	$(BIN)/nbdev-export
+clean-nbs: install
+	$(BIN)/nbdev-clean
+
+lab: install
+	$(BIN)/jupyter lab nbs
+
+## Documentation: the full site with Quarto where it is installed, else the processing step before Quarto.
+docs: install
+	@if command -v quarto >/dev/null; then $(BIN)/nbdev-docs; \
+	else echo "Quarto not found: running the steps before rendering (nbdev-proc-nbs without Quarto's install)"; \
+	  $(BIN)/python tools/proc_docs.py; fi
+
+bench: install
+	bash bench/setup_env.sh
+	.venv-bench/bin/python bench/speed.py
