@@ -53,4 +53,9 @@ d = { 'settings': { 'branch': 'main',
                                   'simclr_nb.losses.check_distributed_nt_xent': ( 'losses.html#check_distributed_nt_xent',
                                                                                   'simclr_nb/losses.py'),
                                   'simclr_nb.losses.nt_xent': ('losses.html#nt_xent', 'simclr_nb/losses.py'),
-                                  'simclr_nb.losses.nt_xent_distributed': ('losses.html#nt_xent_distributed', 'simclr_nb/losses.py')}}}
+                                  'simclr_nb.losses.nt_xent_distributed': ('losses.html#nt_xent_distributed', 'simclr_nb/losses.py')},
+            'simclr_nb.optim': { 'simclr_nb.optim.LARS': ('optim.html#lars', 'simclr_nb/optim.py'),
+                                 'simclr_nb.optim.lars_excluded': ('optim.html#lars_excluded', 'simclr_nb/optim.py'),
+                                 'simclr_nb.optim.lars_step': ('optim.html#lars_step', 'simclr_nb/optim.py'),
+                                 'simclr_nb.optim.scale_lr': ('optim.html#scale_lr', 'simclr_nb/optim.py'),
+                                 'simclr_nb.optim.warmup_cosine': ('optim.html#warmup_cosine', 'simclr_nb/optim.py')}}}
