@@ -38,15 +38,15 @@ check-sync: install
 	$(BIN)/python tools/check_sync.py
 
 test: install data-fashion-mnist check-sync
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev-test --n_workers $(NBTEST_WORKERS) --timing
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers $(NBTEST_WORKERS) --timing
 	@if ls tests/test_*.py >/dev/null 2>&1; then $(BIN)/pytest -q tests; else echo "no pytest tests"; fi
 
 ## Cells flagged `slow` (long CPU runs) and `gpu` (need CUDA), with their own commands.
 test-slow: install data-fashion-mnist
-	$(BIN)/nbdev-test --flags slow --n_workers 1 --timing
+	$(BIN)/nbdev-test --flags slow --n-workers 1 --timing
 
 test-gpu: install data-fashion-mnist
-	$(BIN)/nbdev-test --flags "slow gpu" --n_workers 1 --timing
+	$(BIN)/nbdev-test --flags "slow gpu" --n-workers 1 --timing
 
 export: install
 	$(BIN)/nbdev-export
