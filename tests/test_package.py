@@ -1,0 +1,38 @@
+"""Checks of the installed package from outside the notebooks: console script, imports, checkpoint format."""
+import subprocess, sys, importlib
+from pathlib import Path
+import pytest, torch
+
+BIN = Path(sys.executable).parent
+MODULES = ['data', 'models', 'augment', 'losses', 'optim', 'evaluate', 'pretrain', 'finetune', 'distill', 'pipeline', 'cli']
+
+@pytest.mark.parametrize('mod', MODULES)
+def test_module_imports(mod):
+    m = importlib.import_module(f'simclr_nb.{mod}')
+    assert m.__all__, f'simclr_nb.{mod} exports nothing'
+
+def test_console_script_help():
+    r = subprocess.run([str(BIN/'simclr-nb'), '--help'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for cmd in ('run', 'pretrain', 'finetune', 'distill', 'evaluate', 'data'): assert cmd in r.stdout
+
+def test_run_help_documents_options():
+    r = subprocess.run([str(BIN/'simclr-nb'), 'run', '--help'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for opt in ('--dataset', '--label-fractions', '--ft-layer', '--pretrain-epochs', '--tau-self', '--force', '--out'): assert opt in r.stdout
+
+def test_data_command(tmp_path):
+    r = subprocess.run([str(BIN/'simclr-nb'), 'data', 'digits', '--out', str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert '10% labeled' in r.stdout and (tmp_path/'digits_examples.png').exists()
+
+def test_unknown_dataset_is_a_clear_error(tmp_path):
+    r = subprocess.run([str(BIN/'simclr-nb'), 'data', 'imagenet', '--out', str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode != 0 and 'Known datasets' in r.stderr and 'Traceback' not in r.stderr
+
+def test_checkpoint_loads_weights_only(tmp_path):
+    from simclr_nb.models import simclrv2_resnet, save_checkpoint
+    enc = simclrv2_resnet(18, width=0.125, small_images=True, in_channels=1)
+    p = save_checkpoint(tmp_path/'enc.pth', enc, stage='test')
+    ck = torch.load(p, weights_only=True)
+    assert ck['format'] == 'simclr_nb/1' and ck['spec']['depth'] == 18 and ck['stage'] == 'test'
