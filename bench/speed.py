@@ -263,7 +263,7 @@ def main():
     ap.add_argument("--widths", type=float, nargs="+", default=[0.25, 1.0])
     ap.add_argument("--bs", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds of the end-to-end and model-only timings")
-    ap.add_argument("--aug-rounds", type=int, default=5)
+    ap.add_argument("--aug-rounds", type=int, default=3)
     ap.add_argument("--steps-small", type=int, default=3, help="timed steps per repeat at width <= 0.5")
     ap.add_argument("--steps-large", type=int, default=1, help="timed steps per repeat at width > 0.5")
     ap.add_argument("--no-channels-last", action="store_true")
@@ -297,6 +297,7 @@ def main():
     print(f"[augment] {args.aug_rounds} interleaved rounds ...", flush=True)
     res["augment"] = bench_augment(x1[:512], device, args.aug_rounds, have_lightly)
     for k, v in res["augment"]["results"].items(): print(f"  {k:28s} {v['images_per_s']:8.0f} images/s")
+    save(res, args, device, t_start, complete=False)
 
     res["end_to_end"], res["model_only"] = {}, {}
     for width in args.widths:
@@ -352,10 +353,17 @@ def main():
         ratios["simclr_nb_augment_share_of_step"] = aug_s / E["simclr_nb"]["median_step_s"]
         res["end_to_end"][key]["ratios"] = ratios
         for k, v in ratios.items(): print(f"  {k}: {v:.3f}")
+        save(res, args, device, t_start, complete=False)
         for r in runners.values():
             if isinstance(r, LightlyRunner): r.loader = None  # stops the persistent workers
         del runners, steppers
 
+    save(res, args, device, t_start, complete=True)
+
+
+def save(res, args, device, t_start, complete):
+    "Write the JSON and markdown (also after every section, so that an interrupted run keeps what it measured)."
+    res["complete"] = complete
     res["load_average_1min"]["after"] = os.getloadavg()[0]
     res["wall_s"] = round(time.time() - t_start, 1)
     res["targets"] = targets(res)
@@ -365,8 +373,9 @@ def main():
     out.write_text(json.dumps(res, indent=2) + "\n")
     md = markdown(res)
     out.with_suffix(".md").write_text(md)
-    print(md)
-    print(f"wrote {out} and {out.with_suffix('.md')} in {res['wall_s']:.0f} s")
+    if complete:
+        print(md)
+        print(f"wrote {out} and {out.with_suffix('.md')} in {res['wall_s']:.0f} s")
 
 
 def targets(res):
@@ -393,7 +402,8 @@ def markdown(res):
          + (f", GPU {m['gpu']}" if m["gpu"] else "") + f"; torch {m['torch']}, torchvision {m['torchvision']}, "
          f"fastai {m['fastai']}, lightly {m['lightly']}; {m['date']}, commit {m['git_commit']}. "
          f"1-min load average {res['load_average_1min']['before']:.1f} before, {res['load_average_1min']['after']:.1f} after "
-         f"(the machine is shared). Command: `{res['command']}` ({res['wall_s']:.0f} s).", "",
+         f"(the machine is shared). Command: `{res['command']}` ({res['wall_s']:.0f} s)"
+         + ("." if res.get("complete") else "; INCOMPLETE: the run was stopped before every width was measured."), "",
          "Images/s count source images (each gets two views). Medians of interleaved repeats; ratios from this run.", "",
          f"## Two-view augmentation ({res['augment']['what']})", "",
          "| pipeline | images/s | simclr_nb is x faster |", "|---|---:|---:|"]
