@@ -15,6 +15,7 @@ Presets:
   cpu        the CPU configuration meant to finish within 60 minutes on a free 2-core CPU: 10,000 training images
              (a class-balanced subset), 16 px views, ResNet-18 width 0.25, 15 pretraining epochs.
   cpu-small  a smaller CPU run for a shared machine: 3,000 training images, 16 px views, 8 pretraining epochs.
+  smoke      a one-minute check that the script runs (numbers meaningless; not committed).
   gpu        the full configuration for one GPU: all 60,000 training images, 32 px views, ResNet-50 1x, 200 pretraining
              epochs at batch 512 (hundreds of epochs as the CIFAR-10 recipe; not run on a CPU).
 The test set is always the full 10,000 Fashion-MNIST test images.
@@ -40,6 +41,9 @@ PRESETS = {
                                          finetune_steps=150, distill_epochs=6, distill_bs=256)),
     "cpu-small": dict(n_train=3000, cfg=dict(COMMON, image_size=16, pretrain_epochs=8, pretrain_bs=256,
                                              finetune_steps=80, distill_epochs=4, distill_bs=256)),
+    # a check that the script runs end to end (a minute or two); its numbers mean nothing
+    "smoke": dict(n_train=300, cfg=dict(COMMON, image_size=8, pretrain_epochs=1, pretrain_bs=64, finetune_steps=3,
+                                        distill_epochs=1, distill_bs=64)),
     "gpu": dict(n_train=None, cfg=dict(COMMON, image_size=32, depth=50, width=1.0, pretrain_epochs=200, pretrain_bs=512,
                                         pretrain_lr=0.075, finetune_steps=3000, finetune_bs=256, distill_epochs=100,
                                         distill_bs=512, student_depth=18, student_width=0.5)),
@@ -105,7 +109,7 @@ def main():
         if f"finetune_{tag}" in r0.metrics: acc.setdefault(rows["finetune_l0"], {})[col] = round(100 * r0.metrics[f"finetune_{tag}"]["accuracy"], 2)
         n_labeled[col] = int(r1.metrics.get(f"supervised_{tag}", {}).get("n_labeled", 0))
     import pandas as pd
-    table = pd.DataFrame(acc).T[[f"{f:.0%} labels" for f in FRACTIONS]]
+    table = pd.DataFrame(acc).T.reindex([v for v in rows.values() if v in acc])[[f"{f:.0%} labels" for f in FRACTIONS]]
     targets = {}
     c1, c10, c100 = (f"{f:.0%} labels" for f in FRACTIONS)
     ft1 = max(acc[rows["finetune"]][c1], acc.get(rows["finetune_l0"], {}).get(c1, -1))
