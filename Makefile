@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 
 ## The main job on the embedded default dataset (scikit-learn digits).
 demo: install
-	$(BIN)/simclr-nb data digits --out runs/demo
+	$(BIN)/simclr-nb run --out runs/demo
 
 ## Fashion-MNIST from Debian's package, when we are root and it is missing; never fatal.
 data-fashion-mnist:
