@@ -13,12 +13,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
-from fastai.vision.augment import grayscale as _fastai_grayscale, rgb2hsv, hsv2rgb
+from fastai.vision.augment import grayscale as _fastai_grayscale
 
 # %% auto #0
 __all__ = ['COLOR_OPS', 'to_float', 'sample_crop_boxes', 'crop_flip_theta', 'crop_grid', 'resized_crop', 'rgb_to_gray',
-           'adjust_brightness', 'adjust_contrast', 'adjust_saturation', 'adjust_hue', 'color_jitter',
-           'random_grayscale', 'gaussian_blur', 'CropFlip', 'SimCLRAugment', 'resize_to', 'AugmentBatch']
+           'adjust_brightness', 'adjust_contrast', 'adjust_saturation', 'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue',
+           'color_jitter', 'random_grayscale', 'gaussian_blur', 'CropFlip', 'SimCLRAugment', 'resize_to',
+           'AugmentBatch']
 
 # %% ../nbs/02_augment.ipynb #28afd496
 def to_float(x: torch.Tensor) -> torch.Tensor:
@@ -126,12 +127,42 @@ def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     if x.shape[1] == 1: return x
     return (_col(factor) * x + (1 - _col(factor)) * rgb_to_gray(x)).clamp_(0, 1)
 
+def _hue_sixths(x: torch.Tensor):
+    "Hue in sixths of a turn (in [-1, 5)), max and max - min (the chroma) of RGB images (B, 3, H, W), each (B, H, W)."
+    r, g, b = x.unbind(1)
+    maxc = torch.maximum(torch.maximum(r, g), b)   # (8x faster than torch.aminmax(x, dim=1) on the CPU)
+    chroma = maxc - torch.minimum(torch.minimum(r, g), b)
+    # from red (0), green (2) or blue (4): whichever channel is the largest (red first on ties); 0 where max == min
+    is_r, is_g = maxc == r, maxc == g
+    h6 = torch.where(is_r, g - b, torch.where(is_g, b - r + 2 * chroma, r - g + 4 * chroma))
+    return h6.div_(torch.where(chroma == 0, torch.ones_like(chroma), chroma)), maxc, chroma
+
+def _rgb_from_hue(h6: torch.Tensor, v: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
+    "RGB (B, 3, H, W) from hue in sixths (any real), value and chroma `v s`: channel n = (5, 3, 1) is `v - chroma clamp(min(k, 4 - k), 0, 1)`, `k = (n + h6) mod 6`."
+    n = torch.tensor([5., 3., 1.], device=h6.device, dtype=h6.dtype).view(1, 3, 1, 1)
+    k = torch.remainder(n + h6[:, None], 6)
+    w = torch.minimum(k, 4 - k).clamp_(0, 1)
+    return torch.addcmul(v[:, None], chroma[:, None], w, value=-1).clamp_(0, 1)
+
+def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    """RGB (B, 3, H, W) in [0, 1] -> HSV (B, 3, H, W), every component in [0, 1] (hue in turns), as torchvision's
+    `_rgb_to_hsv` (Pillow's formulas): where max == min the hue and saturation are 0. Element-wise over the batch."""
+    h6, v, chroma = _hue_sixths(x)
+    s = chroma / torch.where(chroma == 0, torch.ones_like(v), v)
+    return torch.stack([h6.div_(6).add_(1).fmod_(1), s, v], 1)
+
+def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
+    """HSV (B, 3, H, W) -> RGB in [0, 1], the inverse of `rgb_to_hsv` (torchvision's `_hsv_to_rgb`) in closed form:
+    channel n of (R, G, B) = (5, 3, 1) is `v - v s clamp(min(k, 4 - k), 0, 1)` with `k = (n + 6 h) mod 6`."""
+    h, s, v = hsv.unbind(1)
+    return _rgb_from_hue(6 * h, v, v * s)
+
 def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    "Shift each image's hue by `shift` (B,) turns in HSV (`h = (h + shift) mod 1`); identity for 1 channel."
+    """Shift each image's hue by `shift` (B,) turns in HSV (`h = (h + shift) mod 1`, torchvision's `adjust_hue`);
+    identity for 1 channel. `hsv_to_rgb(rgb_to_hsv(x))` with the shift, fused: saturation and value need not be formed."""
     if x.shape[1] == 1: return x
-    h, s, v = rgb2hsv(x).unbind(1)
-    h = torch.remainder(h + shift.view(-1, 1, 1), 1.0)
-    return hsv2rgb(torch.stack([h, s, v], 1)).clamp_(0, 1)
+    h6, v, chroma = _hue_sixths(x)
+    return _rgb_from_hue(h6.add_(6 * shift.to(x.dtype).view(-1, 1, 1)), v, chroma)
 
 COLOR_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)  # order of the `factors` columns
 
