@@ -51,16 +51,18 @@ def _fork_devices(device):
 class SimCLRCallback(Callback):
     "Two augmented views per image, one forward over the concatenated 2B views, NT-Xent loss (SimCLR / official code)."
     order = 5  # after TrainEvalCallback, before MixedPrecision's autocast (10)
-    def __init__(self, aug, temperature:float=0.1, valid_seed:int|None=0):
+    def __init__(self, aug, temperature:float=0.1, valid_seed:int|None=0,
+                 channels_last:bool=False): # model and views in torch.channels_last (NHWC) memory layout
         if not hasattr(aug, 'two_views'): raise ValueError(f"aug must have a `two_views(x_uint8)` method (e.g. SimCLRAugment); got {type(aug).__name__}")
         self.aug, self.valid_seed, self.loss_func = aug, valid_seed, NTXentLoss(temperature)
-        self._rng = None
+        self.channels_last, self._rng = channels_last, None
 
     @property
     def temperature(self): return self.loss_func.temperature
 
     def before_fit(self):
         if not isinstance(self.learn.loss_func, NTXentLoss): self.learn.loss_func = self.loss_func
+        if self.channels_last: self.learn.model.to(memory_format=torch.channels_last)
 
     def before_validate(self):
         if self.valid_seed is None: return
@@ -75,7 +77,9 @@ class SimCLRCallback(Callback):
     def before_batch(self):
         x = self.learn.xb[0]
         view_a, view_b = self.aug.two_views(x)
-        self.learn.xb = (torch.cat([view_a, view_b]),)
+        views = torch.cat([view_a, view_b])
+        if self.channels_last: views = views.contiguous(memory_format=torch.channels_last)
+        self.learn.xb = (views,)
         self.learn.yb = (torch.arange(len(x), device=x.device),)
 
 # %% ../nbs/06_pretrain.ipynb #4f40c07d
@@ -328,12 +332,14 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
                      path=None, # run folder: checkpoints go to path/'checkpoints' every epoch
                      cbs=None, # more callbacks
                      valid_seed:int|None=0, # fixed validation views (see SimCLRCallback)
+                     channels_last:bool=False, # model and views in torch.channels_last (NHWC): often faster convolutions (oneDNN CPU, GPU tensor cores)
                      **kwargs # passed to Learner
                     ) -> Learner:
     "A fastai `Learner` for SimCLR pretraining: LARS + warm-up/cosine, NT-Xent on two views, optional memory, kNN and checkpoints."
     bs = dls.train.bs
     if lr is None: lr = scale_lr(base_lr, bs, scaling)
-    simclr = SimCLRCallback(aug, temperature, valid_seed=valid_seed)
+    if channels_last: model = model.to(memory_format=torch.channels_last)
+    simclr = SimCLRCallback(aug, temperature, valid_seed=valid_seed, channels_last=channels_last)
     all_cbs = [simclr]
     if memory is True: memory = MemoryCallback()
     if memory: all_cbs.append(memory)
