@@ -11,6 +11,9 @@ ours, one of the per-sample loop) so both see the same load; the ratio comes fro
 bench/results/augment_<cpu|cuda>.json (CUDA: our pipeline on the GPU vs the per-sample pipeline on the CPU, which is
 how it would feed a GPU from a DataLoader worker).
 
+Also timed (ours only, same rounds): the same 512 images made RGB by a random colour per image and channel, so that
+saturation and hue act (on one channel they are the identity): `simclr_nb_rgb_by_torch_threads`.
+
     OMP_NUM_THREADS=2 .venv/bin/python bench/augment.py [--device cpu|cuda] [--note "..."]
 """
 import argparse, gzip, json, os, platform, statistics, time
@@ -71,6 +74,8 @@ def main():
 
     ours = SimCLRAugment(size, strength=s)
     xd = x.to(dev)
+    tint = torch.rand(len(x), 3, 1, 1, generator=torch.Generator().manual_seed(0))
+    xd_rgb = (x.float() * tint).round().to(torch.uint8).to(dev)  # (B, 3, 28, 28): coloured Fashion-MNIST
     gen = torch.Generator().manual_seed(0)
     per_sample = T.Compose([
         T.RandomResizedCrop(size, scale=(0.08, 1.0), antialias=True),
@@ -90,8 +95,10 @@ def main():
     # on a shared, oversubscribed machine the OpenMP barriers of a 2-thread team often wait for a descheduled thread.
     thread_counts = [default_threads] + ([1] if dev.type == "cpu" and default_threads != 1 else [])
     ours_by_threads = {nt: [] for nt in thread_counts}
+    rgb_by_threads = {nt: [] for nt in thread_counts}
     for nt in thread_counts:  # warm-up
         torch.set_num_threads(nt); timeit(lambda: ours.two_views(xd, gen), args.warmup, 0, sync)
+        timeit(lambda: ours.two_views(xd_rgb, gen), args.warmup, 0, sync)
     torch.set_num_threads(default_threads); baseline()
     # interleaved rounds, so that both pipelines see the same (changing) load of the shared machine
     per_round = max(1, -(-args.repeats // args.baseline_repeats))
@@ -100,6 +107,7 @@ def main():
         for nt in thread_counts:
             torch.set_num_threads(nt)
             ours_by_threads[nt] += timeit(lambda: ours.two_views(xd, gen), 0, per_round, sync)
+            rgb_by_threads[nt] += timeit(lambda: ours.two_views(xd_rgb, gen), 0, per_round, sync)
         torch.set_num_threads(default_threads)
         base_times += timeit(baseline, 0, 1)
     ours_times = ours_by_threads[default_threads]
@@ -118,6 +126,10 @@ def main():
                                                   images_per_s=n / statistics.median(ts),
                                                   speedup=base_med / statistics.median(ts))
                                     for nt, ts in ours_by_threads.items()},
+        simclr_nb_rgb_by_torch_threads={str(nt): dict(what=f"the same {n} images, RGB (random colour per image and channel)",
+                                                      median_s=statistics.median(ts), times_s=ts,
+                                                      images_per_s=n / statistics.median(ts))
+                                        for nt, ts in rgb_by_threads.items()},
         load_average_1min=dict(before=load_before[0], after=os.getloadavg()[0]),
         note="images/s counts source images (each gets two views). " + args.note,
         machine=dict(cpu=cpu_model(), cores=os.cpu_count(), torch_threads=torch.get_num_threads(),
@@ -134,6 +146,8 @@ def main():
     for nt, ts in ours_by_threads.items():
         print(f"  simclr_nb at {nt} torch thread(s): {n / statistics.median(ts):,.0f} images/s, "
               f"{base_med / statistics.median(ts):.1f}x the per-sample loop")
+    for nt, ts in rgb_by_threads.items():
+        print(f"  simclr_nb RGB at {nt} torch thread(s): {n / statistics.median(ts):,.0f} images/s (median {statistics.median(ts) * 1e3:.1f} ms)")
     print(f"speed-up: {base_med / ours_med:.1f}x  -> {out}")
 
 
