@@ -10,10 +10,13 @@ from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
 from nbdev.serve import proc_nbs
 import nbdev.doclinks
 
-cfg = get_config()
-os.chdir(cfg.config_path)
-refresh_quarto_yml()
-nbdev.doclinks._build_modidx()
-nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
-cache = proc_nbs(cfg.nbs_path)
-print(f"processed notebooks are in {cache}; render them with `quarto render {cache}` or `nbdev-docs` where Quarto exists")
+def main():
+    cfg = get_config()
+    os.chdir(cfg.config_path)
+    refresh_quarto_yml()
+    nbdev.doclinks._build_modidx()
+    nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
+    cache = proc_nbs(cfg.nbs_path)
+    print(f"processed notebooks are in {cache}; render them with `quarto render {cache}` or `nbdev-docs` where Quarto exists")
+
+if __name__ == '__main__': main()  # guarded: proc_nbs starts worker processes that import this file
