@@ -154,17 +154,22 @@ def _download_extract(url, root):
     from torchvision.datasets.utils import download_and_extract_archive
     download_and_extract_archive(url, download_root=str(root))
 
+def _ensure_extracted(title, folder, names, url, root, download):
+    "Check that `folder` holds `names`, downloading and extracting `url` into `root` first if allowed; errors say what to do"
+    archive = url.rsplit('/', 1)[-1]
+    if not all((folder/n).exists() for n in names) and download:
+        try: _download_extract(url, root)
+        except (urllib.error.URLError, OSError, RuntimeError) as e:
+            raise FileNotFoundError(f"{title} not found in {folder} and the download from {url} failed ({e}). "
+                                    f"Download {archive} and extract it in the data root.") from e
+    missing = [n for n in names if not (folder/n).exists()]
+    if missing: raise FileNotFoundError(f"{title} files {missing} not found in {folder}. Extract {archive} in {root} or pass download=True.")
+
 def _load_cifar10(root=None, download=True, size=None):
     root = Path(root) if root is not None else default_data_root()
     d = root/'cifar-10-batches-py'
     names = [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch', 'batches.meta']
-    if not all((d/n).exists() for n in names) and download:
-        try: _download_extract(CIFAR10_URL, root)
-        except (urllib.error.URLError, OSError, RuntimeError) as e:
-            raise FileNotFoundError(f"CIFAR-10 not found in {d} and the download from {CIFAR10_URL} failed ({e}). "
-                                    "Download cifar-10-python.tar.gz and extract it in the data root.") from e
-    missing = [n for n in names if not (d/n).exists()]
-    if missing: raise FileNotFoundError(f"CIFAR-10 files {missing} not found in {d}. Extract cifar-10-python.tar.gz in {root} or pass download=True.")
+    _ensure_extracted('CIFAR-10', d, names, CIFAR10_URL, root, download)
     def _batch(n):
         with open(d/n, 'rb') as f: b = pickle.load(f, encoding='latin1')
         return np.asarray(b['data'], np.uint8).reshape(-1, 3, 32, 32), np.asarray(b['labels'], np.int64)
@@ -183,13 +188,7 @@ def _load_stl10(root=None, download=True, size=None, unlabeled=True):
     root = Path(root) if root is not None else default_data_root()
     d = root/'stl10_binary'
     names = ['train_X.bin', 'train_y.bin', 'test_X.bin', 'test_y.bin', 'class_names.txt'] + (['unlabeled_X.bin'] if unlabeled else [])
-    if not all((d/n).exists() for n in names) and download:
-        try: _download_extract(STL10_URL, root)
-        except (urllib.error.URLError, OSError, RuntimeError) as e:
-            raise FileNotFoundError(f"STL-10 not found in {d} and the download from {STL10_URL} failed ({e}). "
-                                    "Download stl10_binary.tar.gz and extract it in the data root.") from e
-    missing = [n for n in names if not (d/n).exists()]
-    if missing: raise FileNotFoundError(f"STL-10 files {missing} not found in {d}. Extract stl10_binary.tar.gz in {root} or pass download=True.")
+    _ensure_extracted('STL-10', d, names, STL10_URL, root, download)
     lab = lambda n: torch.from_numpy(np.fromfile(d/n, dtype=np.uint8).astype(np.int64) - 1)  # labels are 1..10
     classes = (d/'class_names.txt').read_text().split()
     return ImageData('stl10', _read_stl10_images(d/'train_X.bin'), lab('train_y.bin'), _read_stl10_images(d/'test_X.bin'),
