@@ -19,6 +19,8 @@ saturation and hue act (on one channel they are the identity): `simclr_nb_rgb_by
 import argparse, gzip, json, os, platform, statistics, time
 from pathlib import Path
 
+from machine import cpu_model  # bench/machine.py
+
 import numpy as np
 import torch
 from torchvision.transforms import v2 as T
@@ -35,12 +37,6 @@ def load_fashion_mnist(n):
     return torch.from_numpy(raw.reshape(-1, 1, 28, 28)[:n].copy())
 
 
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"): return line.split(":", 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or "unknown"
 
 
 def timeit(fn, warmup, repeats, sync=lambda: None):

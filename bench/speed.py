@@ -34,6 +34,8 @@ import argparse, gzip, json, os, platform, statistics, subprocess, sys, time, wa
 from functools import partial
 from pathlib import Path
 
+from machine import cpu_model  # bench/machine.py
+
 import numpy as np
 import torch
 
@@ -52,12 +54,6 @@ SIZE, STRENGTH, TEMPERATURE, BASE_LR, WD = 32, 0.5, 0.5, 0.3, 1e-4
 
 
 # ---------------------------------------------------------------- machine info
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"): return line.split(":", 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or "unknown"
 
 
 def cpu_flags():
