@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest, torch
 
 BIN = Path(sys.executable).parent
-MODULES = ['data', 'models', 'augment', 'losses', 'optim', 'evaluate', 'pretrain', 'finetune', 'distill', 'pipeline', 'cli']
+MODULES = ['data', 'models', 'augment', 'losses', 'optim', 'evaluate', 'pretrain', 'finetune', 'distill', 'pipeline', 'cli', 'experiments']
 
 @pytest.mark.parametrize('mod', MODULES)
 def test_module_imports(mod):
