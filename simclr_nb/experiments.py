@@ -280,7 +280,8 @@ def run_study(study:str, runs, root='runs/studies', plot=None, device=None, data
     it = runs
     if progress:
         from fastprogress.fastprogress import progress_bar
-        it = progress_bar(runs, comment=f'{study}: runs')
+        it = progress_bar(runs)
+        it.comment = f'{study}: runs'   # an attribute: the console bar (scripts, nbdev-test) takes no `comment=` argument
     with study_callbacks(should_stop, progress):
         try:
             for run in it:

@@ -19,8 +19,9 @@ from .models import (simclrv2_resnet, ProjectionHead, ContrastiveNet, FineTuneNe
 
 # %% auto #0
 __all__ = ['STAGES', 'METHODS', 'PipelineConfig', 'RunFolder', 'pretrain_stage', 'load_pretrained', 'ValidateLast',
-           'finetune_stage', 'supervised_stage', 'linear_stage', 'load_classifier', 'distill_stage', 'fraction_tag',
-           'markdown_table', 'PipelineResult', 'results_table', 'write_report', 'run_pipeline']
+           'finetune_step_count', 'finetune_stage', 'supervised_stage', 'linear_stage', 'load_classifier',
+           'distill_stage', 'fraction_tag', 'markdown_table', 'PipelineResult', 'results_table', 'write_report',
+           'run_pipeline']
 
 # %% ../nbs/09_pipeline.ipynb #8d7a37ff
 @dataclass
@@ -47,7 +48,8 @@ class PipelineConfig:
     weight_decay: float = 1e-4
     # stage 2: fine-tuning (and the supervised / linear baselines)
     ft_layer: int = 1                   # fine-tune from this head layer (v2: 1 for 1%/10%, 0 for 100%)
-    finetune_steps: int = 300           # optimizer steps per fine-tuning run (epochs follow from the labeled subset's size)
+    finetune_steps: int = 300           # optimizer steps per fine-tuning run (at least; see finetune_epochs)
+    finetune_epochs: float = 0.0        # at least this many passes over the labeled subset (0: finetune_steps alone; paper: 60 at 1%, 30 at 10%)
     finetune_bs: int = 64
     finetune_lr: float = 0.05           # base lr, scaled by sqrt(batch size); the paper's 0.005 is for B=1024 and 60 epochs, too slow for a few hundred small steps
     supervised_lr: float = 0.1          # base lr of the from-scratch baseline, scaled by sqrt(batch size) (pretraining's rate)
@@ -74,7 +76,7 @@ class PipelineConfig:
         if not 0 <= self.ft_layer <= self.head_layers:
             raise ValueError(f"ft_layer={self.ft_layer} is above the projection head's depth: the head has {self.head_layers} layers, "
                              f"so ft_layer must be in 0..{self.head_layers}")
-        for k in ('pretrain_epochs', 'finetune_steps', 'distill_epochs'):
+        for k in ('pretrain_epochs', 'finetune_steps', 'finetune_epochs', 'distill_epochs'):
             if getattr(self, k) < 0: raise ValueError(f"{k} must be >= 0; got {getattr(self, k)}")
         for k in ('pretrain_bs', 'finetune_bs', 'distill_bs', 'image_size'):
             if getattr(self, k) < 2: raise ValueError(f"{k} must be at least 2; got {getattr(self, k)}")
@@ -114,6 +116,10 @@ def _atomic_write(path, text):
 def _config_diff(a, b):
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
+def _with_defaults(d:dict) -> dict:
+    "A saved config completed with today's defaults: a field added since the run was made does not count as a change."
+    return {**PipelineConfig().to_dict(), **d}
+
 class RunFolder:
     "The output folder of one pipeline run: config, metrics, checkpoints; reuses finished stages."
     def __init__(self, out, cfg:PipelineConfig, force:bool=False, log=print):
@@ -122,7 +128,7 @@ class RunFolder:
         cfg_file = self.path/'config.json'
         if cfg_file.exists():
             old = json.loads(cfg_file.read_text())
-            diff = _config_diff(old, cfg.to_dict())
+            diff = _config_diff(_with_defaults(old), cfg.to_dict())
             if diff and not force:
                 raise ValueError(f"{self.path} holds a run with a different config (changed: "
                                  + ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diff.items())
@@ -218,13 +224,18 @@ class ValidateLast(Callback):
     def before_validate(self):
         if self.epoch < self.n_epoch - 1: raise CancelValidException
 
+def finetune_step_count(cfg:PipelineConfig, n_labeled:int) -> int:
+    "Optimizer steps of a fine-tuning (or supervised) run: `finetune_steps`, or more when `finetune_epochs` passes over `n_labeled` images need more."
+    per_pass = max(1, n_labeled // min(cfg.finetune_bs, n_labeled))
+    return max(cfg.finetune_steps, math.ceil(cfg.finetune_epochs * per_pass))
+
 def _labeled_schedule(data, split, cfg, device, min_batches:int=20):
-    "Labeled DataLoaders with enough passes per fastai epoch for >= `min_batches` steps, and the epochs giving `cfg.finetune_steps` steps"
+    "Labeled DataLoaders with enough passes per fastai epoch for >= `min_batches` steps, and the fastai epochs giving `finetune_step_count` steps"
     n = len(split.labeled); bs = min(cfg.finetune_bs, n)
     per_pass = max(1, n // bs)
     passes = max(1, math.ceil(min_batches / per_pass))
     dls = labeled_dls(data, split, bs=cfg.finetune_bs, device=device, passes=passes)
-    return dls, max(1, math.ceil(cfg.finetune_steps / len(dls.train)))
+    return dls, max(1, math.ceil(finetune_step_count(cfg, n) / len(dls.train)))
 
 def _light_crop(cfg):
     from simclr_nb.augment import CropFlip
