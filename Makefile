@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # notebooks are tested two at a time on a 2-core machine: one BLAS thread each avoids oversubscription
 NBTEST_WORKERS ?= 2
 
-.PHONY: install demo test test-slow test-gpu lab docs bench check-sync data-fashion-mnist clean-nbs export
+.PHONY: install demo test test-slow test-gpu tutorial lab docs bench check-sync data-fashion-mnist clean-nbs export
 
 $(VENV)/.installed: pyproject.toml setup.py
 	@test -x $(PY) || python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
@@ -41,12 +41,20 @@ test: install data-fashion-mnist check-sync
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers $(NBTEST_WORKERS) --timing
 	@if ls tests/test_*.py >/dev/null 2>&1; then $(BIN)/pytest -q tests; else echo "no pytest tests"; fi
 
-## Cells flagged `slow` (long CPU runs) and `gpu` (need CUDA), with their own commands.
+## Cells flagged `slow` (long CPU runs) and `gpu` (need CUDA), with their own commands; a study cell may run longer than
+## the default 15-minute cell limit of `make test`, so these have none.
 test-slow: install data-fashion-mnist
-	$(BIN)/nbdev-test --flags slow --n-workers 1 --timing
+	$(BIN)/nbdev-test --flags slow --n-workers 1 --timing --cell-timeout 0
 
 test-gpu: install data-fashion-mnist
-	$(BIN)/nbdev-test --flags "slow gpu" --n-workers 1 --timing
+	$(BIN)/nbdev-test --flags "slow gpu" --n-workers 1 --timing --cell-timeout 0
+
+## Runs the Fashion-MNIST tutorial's studies (CPU-sized, or full size on a GPU) and stores its outputs, figures and
+## tables (nbs/images/experiments_fmnist_<cpu|gpu>_*); finished runs are cached in nbs/runs/tutorial/.
+tutorial: install data-fashion-mnist
+	$(BIN)/nbdev-test nbs/12_tutorial_fashion_mnist.ipynb --flags "slow $$($(PY) -c 'import torch; print("gpu" if torch.cuda.is_available() else "")')" --save --timing --cell-timeout 0
+	$(PY) tools/trim_outputs.py nbs/12_tutorial_fashion_mnist.ipynb
+	$(BIN)/nbdev-clean
 
 export: install
 	$(BIN)/nbdev-export
