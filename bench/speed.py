@@ -13,19 +13,24 @@ shared machine; medians of at least 3 repeats; every ratio is computed from medi
    CIFAR stem (`simclrv2_resnet(18, width, small_images=True, in_channels=3)`) + 3-layer `ProjectionHead`, at width
    0.25 (16 base channels) and 1.0 (64), batch 256, 32 px views, the same optimizer (simclr_nb's LARS, lr 0.3 * sqrt(256),
    wd 1e-4) and temperature 0.5.
-     - simclr_nb: `pretrain_learner` + `fit_pretrain` (fastai loop; uint8 batches from `TensorImageDL`, views made on the
-       device by `SimCLRCallback`, ONE forward over the 2B concatenated views, official NT-Xent);
-       also with fastai's `ChannelsLast` callback (passed through `pretrain_learner(cbs=...)`).
+     - simclr_nb: `pretrain_learner` + `fit_pretrain` with its defaults (fastai loop; uint8 batches from `TensorImageDL`,
+       views made on the device by `SimCLRCallback`, ONE forward over the 2B concatenated views, official NT-Xent; on a
+       CPU the defaults are channels-last and `KeepFreedMemory`, glibc keeping freed blocks during the fit);
+     - simclr_nb_nchw_glibc_default: the same with `channels_last=False, keep_freed_memory=False` (the earlier defaults);
      - lightly: its standard recipe: `SimCLRTransform` in a map-style dataset of PIL images, torch `DataLoader`
-       (2 workers, shuffle, drop_last, persistent workers), two forwards `model(x0)`, `model(x1)`, `NTXentLoss`.
-   Each repeat trains `warmup + steps` batches and times the last `steps` (from the end of the warm-in batches, or from the
-   loop's start when there is none); before the rounds every variant trains one untimed batch.
+       (2 workers, shuffle, drop_last, persistent workers), two forwards `model(x0)`, `model(x1)`, `NTXentLoss`;
+     - lightly_keep_freed_memory (CPU): the same with `glibc_keep_freed_memory(True)` during its run: what lightly gets
+       from the same allocator setting, so that the comparison is not only about it.
+   Each repeat trains `warmup + steps` batches and times the last `steps` (from the end of the warm-in batch); before the
+   rounds every variant at width <= 0.5 trains one untimed batch.
 3. Model-only step, images/s, on pre-made view tensors (no data pipeline): forward, loss, backward, LARS step, in a
-   plain loop: simclr_nb's step (one forward over 2B views, fp32, and with channels_last) and lightly's (two forwards,
-   `NTXentLoss`). Its share of the end-to-end step shows what the data pipeline (and the framework) costs.
+   plain loop, for the same four variants (the keep-freed-memory ones run one untimed step first, inside the setting).
+   Its share of the end-to-end step shows what the data pipeline (and the framework) costs.
 
-bf16 autocast is not measured on CPUs without native bf16 (no avx512_bf16 / AMX): there it is emulated and slower.
-`--compile` adds torch.compile rows (inductor; its compile time is excluded from the rate and reported separately).
+glibc's setting is process-wide: `glibc_keep_freed_memory(False)` after each such variant sets glibc's limits to where its
+dynamic threshold settles after large blocks (mmap above 32 MB) and returns the kept memory (`malloc_trim`), so that the
+variants without it do not re-use it. bf16 autocast is not measured on CPUs without native bf16 (no avx512_bf16 / AMX):
+there it is emulated and slower. torch.compile is not measured.
 
     bash bench/setup_env.sh && .venv-bench/bin/python bench/speed.py          # `make bench`; writes
     bench/results/speed_<cpu|cuda>.json and .md   (--quick: a smoke run of a few minutes, written to speed_quick_*.json)
@@ -47,7 +52,7 @@ from simclr_nb.data import ImageData, load_dataset, unlabeled_dls
 from simclr_nb.losses import nt_xent
 from simclr_nb.models import simclrv2_resnet, ProjectionHead, ContrastiveNet, count_parameters
 from simclr_nb.optim import LARS
-from simclr_nb.pretrain import pretrain_learner, fit_pretrain
+from simclr_nb.pretrain import pretrain_learner, fit_pretrain, glibc_keep_freed_memory
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZE, STRENGTH, TEMPERATURE, BASE_LR, WD = 32, 0.5, 0.5, 0.3, 1e-4
@@ -165,17 +170,13 @@ def _fastai_clock(device):
 
 
 class SimclrNbRunner:
-    "simclr_nb's fastai loop: pretrain_learner + fit_pretrain on a TensorImageDL of exactly `n_batches` batches."
-    def __init__(self, x3, width, bs, device, channels_last=False):
-        self.x3, self.bs, self.device = x3, bs, device
+    "simclr_nb's fastai loop: pretrain_learner(**learner_kw) + fit_pretrain on a TensorImageDL of exactly `n_batches` batches."
+    def __init__(self, x3, width, bs, device, **learner_kw):
+        self.x3, self.bs, self.device, self.learner_kw = x3, bs, device, learner_kw
         self.model = make_model(width, device)
         self.aug = SimCLRAugment(SIZE, strength=STRENGTH)
         self.clock = _fastai_clock(device)
-        cbs = [self.clock]
-        if channels_last:
-            from fastai.callback.channelslast import ChannelsLast
-            cbs.append(ChannelsLast())
-        self.cbs, self.learn, self.n = cbs, None, None
+        self.cbs, self.learn, self.n = [self.clock], None, None
 
     def _learner(self, n_batches):
         if self.learn is not None and self.n == n_batches: return self.learn
@@ -183,7 +184,8 @@ class SimclrNbRunner:
         data = ImageData("fmnist_rgb", self.x3[:n], torch.zeros(n, dtype=torch.long), self.x3[:2], torch.zeros(2, dtype=torch.long), ["0"])
         dls = unlabeled_dls(data, bs=self.bs, device=self.device)
         if self.learn is None:
-            self.learn = pretrain_learner(dls, self.model, self.aug, base_lr=BASE_LR, wd=WD, temperature=TEMPERATURE, cbs=self.cbs)
+            self.learn = pretrain_learner(dls, self.model, self.aug, base_lr=BASE_LR, wd=WD, temperature=TEMPERATURE, cbs=self.cbs,
+                                          **self.learner_kw)
         else: self.learn.dls = dls
         self.n = n_batches
         return self.learn
@@ -207,9 +209,10 @@ class _PilViews(torch.utils.data.Dataset):
 
 class LightlyRunner:
     "lightly's standard SimCLR recipe: its transform in a DataLoader with 2 workers, two forwards, NTXentLoss."
-    def __init__(self, x1, width, bs, device, workers=2):
+    def __init__(self, x1, width, bs, device, workers=2, keep_freed_memory=False):
         from lightly.loss import NTXentLoss
         self.x1, self.bs, self.device, self.workers = x1, bs, device, workers
+        self.keep = keep_freed_memory and device.type == "cpu"
         self.model = make_model(width, device)
         self.opt = make_lars(self.model, bs)
         self.crit = NTXentLoss(temperature=TEMPERATURE)
@@ -226,6 +229,12 @@ class LightlyRunner:
 
     def run(self, warm, steps):
         loader = self._loader(warm + steps)
+        if self.keep: glibc_keep_freed_memory(True)
+        try: return self._run(loader, warm)
+        finally:
+            if self.keep: glibc_keep_freed_memory(False)
+
+    def _run(self, loader, warm):
         sync(self.device); marks = [time.perf_counter()]
         for (x0, x1), _ in loader:
             x0, x1 = x0.to(self.device), x1.to(self.device)
@@ -262,7 +271,6 @@ def main():
     ap.add_argument("--aug-rounds", type=int, default=3)
     ap.add_argument("--steps-small", type=int, default=3, help="timed steps per repeat at width <= 0.5")
     ap.add_argument("--steps-large", type=int, default=1, help="timed steps per repeat at width > 0.5")
-    ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--no-lightly", action="store_true")
     ap.add_argument("--quick", action="store_true", help="smoke run: width 0.25 only, 2 steps, 3 repeats")
     ap.add_argument("--note", default="")
@@ -299,33 +307,43 @@ def main():
     for width in args.widths:
         ch = int(round(64 * width))
         large = width > 0.5
-        steps, warm = (args.steps_large, 0) if large else (args.steps_small, 1)
+        steps, warm = (args.steps_large, 1) if large else (args.steps_small, 1)   # the warm-in batch: a kept heap fills, oneDNN plans
         print(f"[width {width} = {ch} channels] building runners ...", flush=True)
-        runners = {"simclr_nb": SimclrNbRunner(x3, width, args.bs, device)}
-        if not args.no_channels_last: runners["simclr_nb_channels_last"] = SimclrNbRunner(x3, width, args.bs, device, channels_last=True)
-        if have_lightly: runners["lightly"] = LightlyRunner(x1, width, args.bs, device)
-        # model-only: reuse the runners' models (same weights' shapes; values do not matter for speed)
+        cpu = device.type == "cpu"
+        runners = {"simclr_nb": SimclrNbRunner(x3, width, args.bs, device),
+                   "simclr_nb_nchw_glibc_default": SimclrNbRunner(x3, width, args.bs, device, channels_last=False, keep_freed_memory=False)}
+        if have_lightly:
+            runners["lightly"] = LightlyRunner(x1, width, args.bs, device)
+            if cpu: runners["lightly_keep_freed_memory"] = LightlyRunner(x1, width, args.bs, device, keep_freed_memory=True)
+        for r in runners.values():
+            if isinstance(r, SimclrNbRunner): r._learner(1)   # builds the learner: the model takes its layout
+        # model-only: reuse the runners' models (values do not matter for speed); (step function, keep freed memory)
         aug = SimCLRAugment(SIZE, strength=STRENGTH)
         views = [v.contiguous() for v in aug.two_views(x3[:args.bs].to(device))]
-        steppers = {"simclr_nb_one_forward_2B": partial(simclr_step, runners["simclr_nb"].model, make_lars(runners["simclr_nb"].model, args.bs), views)}
-        if "simclr_nb_channels_last" in runners:
-            m = runners["simclr_nb_channels_last"].model
-            steppers["simclr_nb_one_forward_2B_channels_last"] = partial(simclr_step, m, make_lars(m, args.bs), views, True)
+        m = runners["simclr_nb"].model
+        steppers = {"simclr_nb": (partial(simclr_step, m, make_lars(m, args.bs), views, cpu), cpu)}
+        m = runners["simclr_nb_nchw_glibc_default"].model
+        steppers["simclr_nb_nchw_glibc_default"] = (partial(simclr_step, m, make_lars(m, args.bs), views), False)
         if have_lightly:
             lr_ = runners["lightly"]
-            steppers["lightly_two_forwards"] = partial(lightly_step, lr_.model, lr_.opt, views, lr_.crit)
-        print("  warm-up (one untimed batch each) ...", flush=True)
-        for r in runners.values(): r.run(0, 1)
-        # the model-only steps reuse those warmed-up models (only their LARS state is new)
+            steppers["lightly"] = (partial(lightly_step, lr_.model, lr_.opt, views, lr_.crit), False)
+            if cpu:
+                lk = runners["lightly_keep_freed_memory"]
+                steppers["lightly_keep_freed_memory"] = (partial(lightly_step, lk.model, lk.opt, views, lk.crit), True)
+        if not large:
+            print("  warm-up (one untimed batch each) ...", flush=True)
+            for r in runners.values(): r.run(0, 1)
         e2e = {k: [] for k in runners}; mo = {k: [] for k in steppers}
         for rep in range(args.repeats):
             for k, r in runners.items():
                 e2e[k].append(r.run(warm, steps) / steps)
                 print(f"  rep {rep} {k:40s} {args.bs / e2e[k][-1]:7.1f} images/s (end to end)", flush=True)
-            for k, f in steppers.items():
+            for k, (f, keep) in steppers.items():
+                if keep: glibc_keep_freed_memory(True); f()   # one untimed step fills the kept heap
                 sync(device); t0 = time.perf_counter()
                 for _ in range(steps): f()
                 sync(device); mo[k].append((time.perf_counter() - t0) / steps)
+                if keep: glibc_keep_freed_memory(False)
                 print(f"  rep {rep} {k:40s} {args.bs / mo[k][-1]:7.1f} images/s (model only)", flush=True)
         key = f"{ch}ch"
         params = count_parameters(runners["simclr_nb"].model)
@@ -336,14 +354,12 @@ def main():
         E, M = res["end_to_end"][key]["results"], res["model_only"][key]["results"]
         ratios = {}
         if have_lightly:
-            for k in runners:
-                if k != "lightly": ratios[f"{k}_vs_lightly_end_to_end"] = E["lightly"]["median_step_s"] / E[k]["median_step_s"]
-            ratios["simclr_nb_vs_lightly_model_only"] = M["lightly_two_forwards"]["median_step_s"] / M["simclr_nb_one_forward_2B"]["median_step_s"]
-            ratios["lightly_data_share"] = max(0.0, 1 - M["lightly_two_forwards"]["median_step_s"] / E["lightly"]["median_step_s"])
-        ratios["simclr_nb_data_share"] = max(0.0, 1 - M["simclr_nb_one_forward_2B"]["median_step_s"] / E["simclr_nb"]["median_step_s"])
-        if "simclr_nb_channels_last" in runners:
-            ratios["simclr_nb_channels_last_data_share"] = max(0.0, 1 - M["simclr_nb_one_forward_2B_channels_last"]["median_step_s"]
-                                                               / E["simclr_nb_channels_last"]["median_step_s"])
+            for ref in [k for k in ("lightly", "lightly_keep_freed_memory") if k in E]:
+                for k in runners:
+                    if not k.startswith("lightly"): ratios[f"{k}_vs_{ref}_end_to_end"] = E[ref]["median_step_s"] / E[k]["median_step_s"]
+                ratios[f"simclr_nb_vs_{ref}_model_only"] = M[ref]["median_step_s"] / M["simclr_nb"]["median_step_s"]
+        for k in E:   # what the data pipeline and the loop add to the model-only step
+            ratios[f"{k}_data_share"] = max(0.0, 1 - M[k]["median_step_s"] / E[k]["median_step_s"])
         # augmentation's share of a simclr_nb step: the two-view time for one batch over the end-to-end step time
         aug_s = res["augment"]["results"]["simclr_nb"]["median_s"] * args.bs / res["augment"]["images"]
         ratios["simclr_nb_augment_share_of_step"] = aug_s / E["simclr_nb"]["median_step_s"]
@@ -382,9 +398,11 @@ def targets(res):
     for key, e in res.get("end_to_end", {}).items():
         r = e["ratios"]
         if "simclr_nb_vs_lightly_end_to_end" in r:
-            best = max(v for k, v in r.items() if k.endswith("_vs_lightly_end_to_end"))
-            t[f"end_to_end_1.5x_lightly_{key}"] = dict(target=1.5, measured_default=r["simclr_nb_vs_lightly_end_to_end"],
-                                                      measured_best_variant=best, met=best >= 1.5)
+            v = r["simclr_nb_vs_lightly_end_to_end"]
+            t[f"end_to_end_1.5x_lightly_{key}"] = dict(target=1.5, measured=v, met=v >= 1.5)
+            if "simclr_nb_vs_lightly_keep_freed_memory_end_to_end" in r:
+                v = r["simclr_nb_vs_lightly_keep_freed_memory_end_to_end"]
+                t[f"end_to_end_1.5x_lightly_keep_freed_memory_{key}"] = dict(target=1.5, measured=v, met=v >= 1.5)
         if res["machine"]["device"] == "cuda":
             s = r["simclr_nb_augment_share_of_step"]
             t[f"augment_under_10pct_of_step_{key}"] = dict(target=0.10, op="<", measured=s, met=s < 0.10)
@@ -407,22 +425,18 @@ def markdown(res):
     for k, v in A.items():
         L.append(f"| {k} | {v['images_per_s']:,.0f} | {v['median_s'] / A['simclr_nb']['median_s']:.1f} |")
     L += ["", "## Pretraining, images/s: end to end and model-only step (ResNet-18 CIFAR stem, 3-layer head, batch 256, 32 px, LARS)", "",
-          "| width | variant | end to end | model-only step | data + loop share of the step | vs lightly end to end |",
-          "|---|---|---:|---:|---:|---:|"]
-    pairs = {"simclr_nb": "simclr_nb_one_forward_2B", "simclr_nb_channels_last": "simclr_nb_one_forward_2B_channels_last",
-             "lightly": "lightly_two_forwards"}
+          "| width | variant | end to end | model-only step | data + loop share of the step | vs lightly end to end | vs lightly keeping freed memory |",
+          "|---|---|---:|---:|---:|---:|---:|"]
     for key, e in res.get("end_to_end", {}).items():
         E, M, r = e["results"], res["model_only"][key]["results"], e["ratios"]
         for k, v in E.items():
-            mo = M.get(pairs[k])
+            mo = M.get(k)
             share = 1 - mo["median_step_s"] / v["median_step_s"] if mo else float("nan")
-            vs = E["lightly"]["median_step_s"] / v["median_step_s"] if "lightly" in E else float("nan")
-            L.append(f"| {key} | {k} | {v['images_per_s']:.1f} | {mo['images_per_s']:.1f} | {100 * max(share, 0):.0f}% | {vs:.2f}x |")
+            vs = [f"{E[ref]['median_step_s'] / v['median_step_s']:.2f}x" if ref in E else "" for ref in ("lightly", "lightly_keep_freed_memory")]
+            L.append(f"| {key} | {k} | {v['images_per_s']:.1f} | {mo['images_per_s']:.1f} | {100 * max(share, 0):.0f}% | {vs[0]} | {vs[1]} |")
     L += ["", "## Targets", "", "| target | measured | met |", "|---|---:|---|"]
     for k, t in res["targets"].items():
-        meas = t.get("measured", t.get("measured_best_variant"))
-        extra = f" (default {t['measured_default']:.2f})" if "measured_default" in t else ""
-        L.append(f"| {k} ({t.get('op', '>=')} {t['target']}) | {meas:.2f}{extra} | {'yes' if t['met'] else 'no'} |")
+        L.append(f"| {k} ({t.get('op', '>=')} {t['target']}) | {t['measured']:.2f} | {'yes' if t['met'] else 'no'} |")
     return "\n".join(L) + "\n"
 
 

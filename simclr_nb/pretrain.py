@@ -8,7 +8,7 @@ Docs: https://simclr-nb.github.io/simclr_nb/pretrain.html.md"""
 
 # %% ../nbs/06_pretrain.ipynb #b3edff4e
 from __future__ import annotations
-import copy, math, random, re, warnings
+import copy, ctypes, math, random, re, sys, warnings
 from pathlib import Path
 from functools import partial
 import numpy as np
@@ -25,8 +25,8 @@ from .evaluate import extract_features, knn_accuracy
 
 # %% auto #0
 __all__ = ['NTXentLoss', 'SimCLRCallback', 'KeyQueue', 'ema_update', 'MemoryCallback', 'KNNMonitor', 'last_checkpoint',
-           'load_training_checkpoint', 'CheckpointCallback', 'SkipDoneEpochs', 'pretrain_learner', 'fit_pretrain',
-           'pretrain_history', 'plot_pretrain']
+           'load_training_checkpoint', 'CheckpointCallback', 'SkipDoneEpochs', 'glibc_keep_freed_memory',
+           'KeepFreedMemory', 'pretrain_learner', 'fit_pretrain', 'pretrain_history', 'plot_pretrain']
 
 # %% ../nbs/06_pretrain.ipynb #04299c5d
 class NTXentLoss:
@@ -316,6 +316,39 @@ class SkipDoneEpochs(Callback):
             rec.values[-1] = self.learn.final_record = L(self.history[self.epoch])
             self.learn.logger([self.epoch, *self.history[self.epoch], 'done'])
 
+# %% ../nbs/06_pretrain.ipynb #96e34791
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4   # glibc's mallopt parameter numbers (malloc.h)
+
+def _glibc():
+    "glibc's C library, or None (not Linux, or another C library such as musl)."
+    if not sys.platform.startswith('linux'): return None
+    try: libc = ctypes.CDLL(None)
+    except OSError: return None
+    return libc if hasattr(libc, 'gnu_get_libc_version') and hasattr(libc, 'mallopt') else None
+
+def glibc_keep_freed_memory(on:bool=True) -> bool:
+    "Let glibc re-use freed blocks instead of unmapping them (`on`), or go back to its limits for large blocks; False without glibc."
+    libc = _glibc()
+    if libc is None: return False
+    if on: ok = libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    else:
+        ok = (libc.mallopt(_M_MMAP_MAX, 65536) and libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
+              and libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20))
+        libc.malloc_trim(0)
+    return bool(ok)
+
+class KeepFreedMemory(Callback):
+    "During `fit` on a CPU, glibc keeps freed blocks for the next step (`glibc_keep_freed_memory`): no page faults on re-allocation."
+    order = 0
+    def __init__(self): self.active = False
+    def before_fit(self):
+        p = next(self.learn.model.parameters(), None)
+        self.active = p is not None and p.device.type == 'cpu' and glibc_keep_freed_memory(True)
+    def after_fit(self):
+        if self.active: glibc_keep_freed_memory(False); self.active = False
+    after_cancel_fit = after_fit
+
+
 # %% ../nbs/06_pretrain.ipynb #c94e1aef
 def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), valid (x_uint8, y)
                      model:nn.Module, # e.g. ContrastiveNet(encoder, head): forward -> projections z
@@ -332,15 +365,19 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
                      path=None, # run folder: checkpoints go to path/'checkpoints' every epoch
                      cbs=None, # more callbacks
                      valid_seed:int|None=0, # fixed validation views (see SimCLRCallback)
-                     channels_last:bool=False, # model and views in torch.channels_last (NHWC): often faster convolutions (oneDNN CPU, GPU tensor cores)
+                     channels_last:bool|None=None, # model and views in torch.channels_last (NHWC); None: on for CPU data (measured faster with oneDNN)
+                     keep_freed_memory:bool|None=None, # add `KeepFreedMemory`; None: when the data are on the CPU
                      **kwargs # passed to Learner
                     ) -> Learner:
     "A fastai `Learner` for SimCLR pretraining: LARS + warm-up/cosine, NT-Xent on two views, optional memory, kNN and checkpoints."
     bs = dls.train.bs
     if lr is None: lr = scale_lr(base_lr, bs, scaling)
+    on_cpu = torch.device(getattr(dls, 'device', None) or 'cpu').type == 'cpu'
+    if channels_last is None: channels_last = on_cpu
+    if keep_freed_memory is None: keep_freed_memory = on_cpu
     if channels_last: model = model.to(memory_format=torch.channels_last)
     simclr = SimCLRCallback(aug, temperature, valid_seed=valid_seed, channels_last=channels_last)
-    all_cbs = [simclr]
+    all_cbs = [simclr] + ([KeepFreedMemory()] if keep_freed_memory else [])
     if memory is True: memory = MemoryCallback()
     if memory: all_cbs.append(memory)
     if knn is not None: all_cbs.append(knn)
