@@ -24,9 +24,10 @@ from .optim import LARS, warmup_cosine, scale_lr
 from .evaluate import extract_features, knn_accuracy
 
 # %% auto #0
-__all__ = ['NTXentLoss', 'SimCLRCallback', 'KeyQueue', 'ema_update', 'MemoryCallback', 'KNNMonitor', 'last_checkpoint',
-           'load_training_checkpoint', 'CheckpointCallback', 'SkipDoneEpochs', 'glibc_keep_freed_memory',
-           'KeepFreedMemory', 'pretrain_learner', 'fit_pretrain', 'pretrain_history', 'plot_pretrain']
+__all__ = ['NTXentLoss', 'channels_last_hazards', 'check_channels_last', 'SimCLRCallback', 'KeyQueue', 'ema_update',
+           'MemoryCallback', 'KNNMonitor', 'last_checkpoint', 'load_training_checkpoint', 'CheckpointCallback',
+           'SkipDoneEpochs', 'glibc_keep_freed_memory', 'KeepFreedMemory', 'pretrain_learner', 'fit_pretrain',
+           'pretrain_history', 'plot_pretrain']
 
 # %% ../nbs/06_pretrain.ipynb #04299c5d
 class NTXentLoss:
@@ -48,6 +49,19 @@ class NTXentLoss:
 def _fork_devices(device):
     return [device] if torch.device(device).type == 'cuda' else []
 
+def channels_last_hazards(model:nn.Module, min_channels:int=16) -> list:
+    "Names of `model`'s 1x1 strided convolutions with fewer than `min_channels` input channels per group: oneDNN's CPU backward for them corrupts memory in channels-last (oneDNN#6035)."
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)
+            and m.stride != (1, 1) and m.in_channels // m.groups < min_channels]
+
+def check_channels_last(model:nn.Module, device='cpu'):
+    "Raise a ValueError if training `model` channels-last on `device` would hit oneDNN#6035 (a CPU only bug)."
+    if torch.device(device).type != 'cpu': return
+    bad = channels_last_hazards(model)
+    if bad: raise ValueError(f"channels_last=True on the CPU, but {', '.join(bad)} are 1x1 stride-2 convolutions with fewer "
+                             "than 16 input channels: oneDNN's backward pass for them writes past its buffer and corrupts memory "
+                             "(uxlfoundation/oneDNN#6035). Use channels_last=False, or a wider model (width >= 0.25 for a basic-block ResNet).")
+
 class SimCLRCallback(Callback):
     "Two augmented views per image, one forward over the concatenated 2B views, NT-Xent loss (SimCLR / official code)."
     order = 5  # after TrainEvalCallback, before MixedPrecision's autocast (10)
@@ -62,7 +76,9 @@ class SimCLRCallback(Callback):
 
     def before_fit(self):
         if not isinstance(self.learn.loss_func, NTXentLoss): self.learn.loss_func = self.loss_func
-        if self.channels_last: self.learn.model.to(memory_format=torch.channels_last)
+        if self.channels_last:
+            check_channels_last(self.learn.model, next(self.learn.model.parameters()).device)
+            self.learn.model.to(memory_format=torch.channels_last)
 
     def before_validate(self):
         if self.valid_seed is None: return
@@ -365,7 +381,7 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
                      path=None, # run folder: checkpoints go to path/'checkpoints' every epoch
                      cbs=None, # more callbacks
                      valid_seed:int|None=0, # fixed validation views (see SimCLRCallback)
-                     channels_last:bool|None=None, # model and views in torch.channels_last (NHWC); None: on for CPU data (measured faster with oneDNN)
+                     channels_last:bool|None=None, # model and views in torch.channels_last (NHWC); None: on for CPU data (faster with oneDNN) unless `channels_last_hazards(model)`
                      keep_freed_memory:bool|None=None, # add `KeepFreedMemory`; None: when the data are on the CPU
                      **kwargs # passed to Learner
                     ) -> Learner:
@@ -373,7 +389,8 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
     bs = dls.train.bs
     if lr is None: lr = scale_lr(base_lr, bs, scaling)
     on_cpu = torch.device(getattr(dls, 'device', None) or 'cpu').type == 'cpu'
-    if channels_last is None: channels_last = on_cpu
+    if channels_last is None: channels_last = on_cpu and not channels_last_hazards(model)
+    if channels_last and on_cpu: check_channels_last(model, 'cpu')
     if keep_freed_memory is None: keep_freed_memory = on_cpu
     if channels_last: model = model.to(memory_format=torch.channels_last)
     simclr = SimCLRCallback(aug, temperature, valid_seed=valid_seed, channels_last=channels_last)
