@@ -35,7 +35,7 @@ there it is emulated and slower. torch.compile is not measured.
     bash bench/setup_env.sh && .venv-bench/bin/python bench/speed.py          # `make bench`; writes
     bench/results/speed_<cpu|cuda>.json and .md   (--quick: a smoke run of a few minutes, written to speed_quick_*.json)
 """
-import argparse, gzip, json, os, platform, statistics, subprocess, sys, time, warnings
+import argparse, contextlib, gzip, json, os, platform, statistics, subprocess, sys, time, warnings
 from functools import partial
 from pathlib import Path
 
@@ -169,6 +169,15 @@ def _fastai_clock(device):
     return StepClock()
 
 
+@contextlib.contextmanager
+def keeping_freed_memory(on=True):
+    "`glibc_keep_freed_memory` for the length of a block when `on` (process-wide, so it is always switched back)."
+    if on: glibc_keep_freed_memory(True)
+    try: yield
+    finally:
+        if on: glibc_keep_freed_memory(False)
+
+
 class SimclrNbRunner:
     "simclr_nb's fastai loop: pretrain_learner(**learner_kw) + fit_pretrain on a TensorImageDL of exactly `n_batches` batches."
     def __init__(self, x3, width, bs, device, **learner_kw):
@@ -229,20 +238,15 @@ class LightlyRunner:
 
     def run(self, warm, steps):
         loader = self._loader(warm + steps)
-        if self.keep: glibc_keep_freed_memory(True)
-        try: return self._run(loader, warm)
-        finally:
-            if self.keep: glibc_keep_freed_memory(False)
-
-    def _run(self, loader, warm):
-        sync(self.device); marks = [time.perf_counter()]
-        for (x0, x1), _ in loader:
-            x0, x1 = x0.to(self.device), x1.to(self.device)
-            z0, z1 = self.model(x0), self.model(x1)
-            loss = self.crit(z0, z1)
-            loss.backward(); self.opt.step(); self.opt.zero_grad()
-            sync(self.device); marks.append(time.perf_counter())
-        return marks[-1] - marks[warm]
+        with keeping_freed_memory(self.keep):
+            sync(self.device); marks = [time.perf_counter()]
+            for (x0, x1), _ in loader:
+                x0, x1 = x0.to(self.device), x1.to(self.device)
+                z0, z1 = self.model(x0), self.model(x1)
+                loss = self.crit(z0, z1)
+                loss.backward(); self.opt.step(); self.opt.zero_grad()
+                sync(self.device); marks.append(time.perf_counter())
+            return marks[-1] - marks[warm]
 
 
 # ---------------------------------------------------------------- 3. model-only step
@@ -339,11 +343,11 @@ def main():
                 e2e[k].append(r.run(warm, steps) / steps)
                 print(f"  rep {rep} {k:40s} {args.bs / e2e[k][-1]:7.1f} images/s (end to end)", flush=True)
             for k, (f, keep) in steppers.items():
-                if keep: glibc_keep_freed_memory(True); f()   # one untimed step fills the kept heap
-                sync(device); t0 = time.perf_counter()
-                for _ in range(steps): f()
-                sync(device); mo[k].append((time.perf_counter() - t0) / steps)
-                if keep: glibc_keep_freed_memory(False)
+                with keeping_freed_memory(keep):
+                    if keep: f()   # one untimed step fills the kept heap
+                    sync(device); t0 = time.perf_counter()
+                    for _ in range(steps): f()
+                    sync(device); mo[k].append((time.perf_counter() - t0) / steps)
                 print(f"  rep {rep} {k:40s} {args.bs / mo[k][-1]:7.1f} images/s (model only)", flush=True)
         key = f"{ch}ch"
         params = count_parameters(runners["simclr_nb"].model)

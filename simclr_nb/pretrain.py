@@ -388,9 +388,10 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
     "A fastai `Learner` for SimCLR pretraining: LARS + warm-up/cosine, NT-Xent on two views, optional memory, kNN and checkpoints."
     bs = dls.train.bs
     if lr is None: lr = scale_lr(base_lr, bs, scaling)
-    on_cpu = torch.device(getattr(dls, 'device', None) or 'cpu').type == 'cpu'
+    device = torch.device(getattr(dls, 'device', None) or 'cpu')
+    on_cpu = device.type == 'cpu'
     if channels_last is None: channels_last = on_cpu and not channels_last_hazards(model)
-    if channels_last and on_cpu: check_channels_last(model, 'cpu')
+    if channels_last: check_channels_last(model, device)
     if keep_freed_memory is None: keep_freed_memory = on_cpu
     if channels_last: model = model.to(memory_format=torch.channels_last)
     simclr = SimCLRCallback(aug, temperature, valid_seed=valid_seed, channels_last=channels_last)

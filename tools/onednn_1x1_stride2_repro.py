@@ -5,7 +5,7 @@ AVX2, 16 with AVX-512), writes past its scratch buffer. The heap is corrupted; t
 `free`, with `free(): invalid next size`, `corrupted double-linked list` or a segmentation fault. This is why
 `simclr_nb.pretrain.channels_last_hazards` exists.
 
-    python tools/onednn_1x1_stride2_repro.py            # one child process per input-channel count, 1..64
+    python tools/onednn_1x1_stride2_repro.py            # one child process per input-channel count (1 to 64)
 
 Each case runs in its own process (a crash there is the finding); for the ones that survive, the weight and input
 gradients are compared with the NCHW ones. Prints one line per case and writes nothing.
