@@ -1,165 +1,362 @@
 #!/usr/bin/env python
-"""Quality of SimCLRv2 on Fashion-MNIST with simclr_nb (issue 7): test accuracy on the 10,000 test images for one
-architecture at label fractions 1%, 10% and 100%.
+"""Quality of SimCLRv2 on all of Fashion-MNIST with simclr_nb (issue 12): every accuracy a mean ± std over seeds, every
+setting chosen on a validation split carved out of the training images, the test split only read to report.
 
-Methods (rows): supervised from scratch, linear evaluation of the frozen pretrained encoder, pretrained + fine-tuned
-from projection-head layer 1 (v2's choice for 1%/10%) and from layer 0 (v2's choice for 100%), self-distilled student
-(same size) and a smaller distilled student (both distilled from the layer-1 fine-tuned teacher on the unlabeled images).
+Procedure (one pretraining serves every seed and every row: the seeds vary the label split and the downstream training):
+1. Pretrain once on all 60,000 training images (labels unused), at the native 28 px.
+2. The pretrained encoder on all labels: weighted kNN and linear evaluation (train = every non-validation image).
+3. Selection on validation (seed 0 only): at each fraction in `select_at`, a small grid of fine-tuning settings
+   (augmentation x learning rate) and of supervised-baseline settings (learning rate), judged by validation accuracy.
+   A fraction without its own grid takes the choice of the nearest selected fraction (said in the JSON).
+4. The rows, over `seeds` with the chosen settings: supervised (tuned), the plain-PyTorch reference
+   (`bench/reference_supervised.py`, AdamW one-cycle translate+flip, fixed settings), linear eval, fine-tuned from head
+   layer 1 and from layer 0, and at `distill_at` the self-distilled and the smaller student (their initialisation is
+   chosen on validation too).
+5. Claims and targets judged by `simclr_nb.evaluate.verdict` (a difference holds only beyond two standard errors).
 
-Built on `simclr_nb.pipeline.run_pipeline`: one run folder with `ft_layer=1` holds pretraining, the baselines, the
-teacher and the students; a second run folder with `ft_layer=0` re-uses the same pretraining (its `pretrain.pth` and
-metrics entry are copied) and only fine-tunes. Run folders go to runs/bench_quality_<preset>/ (finished stages are
-re-used when the command is run again); results to bench/results/quality_<preset>.json, .md and .png.
+Everything runs through `simclr_nb.pipeline` run folders in runs/bench_quality_<preset>/ (finished stages are reused;
+pretraining resumes from its last epoch), so an interrupted run continues where it stopped when the same command is
+run again. The JSON (bench/results/quality_<preset>.json) is rewritten after every phase with what is finished.
 
 Presets:
-  cpu        the CPU configuration meant to finish within 60 minutes on a free 2-core CPU: 10,000 training images
-             (a class-balanced subset), 16 px views, ResNet-18 width 0.25, 15 pretraining epochs.
-             Fine-tuning and the supervised baseline run at least 150 steps and at least 10 passes over the labeled
-             images (`finetune_epochs`), so the 100% runs are trained as long per image as the 10% ones.
-  cpu-small  a smaller CPU run for a shared machine: 3,000 training images, 16 px views, 8 pretraining epochs.
-  smoke      a one-minute check that the script runs (numbers meaningless; not committed).
-  gpu        the full configuration for one GPU: all 60,000 training images, 32 px views, ResNet-50 1x, 200 pretraining
-             epochs at batch 512 (hundreds of epochs as the CIFAR-10 recipe; not run on a CPU); fine-tuning at least
-             30 epochs (the paper's 10% schedule).
-The test set is always the full 10,000 Fashion-MNIST test images.
+  cpu    the 2-core CPU preset (target: under 2 hours): ResNet-18 width 1/4, 28 px, 16 pretraining epochs, fractions
+         0.2% 1% 10% 100%, 3 seeds, bf16 where the CPU runs it natively.
+  smoke  a one-minute check that the script runs (1,000 images, 8 px; numbers meaningless; not committed).
+  gpu    one GPU, full size: ResNet-50 1x, 28 px, 100 pretraining epochs at batch 512, longer fine-tuning.
 
-    .venv/bin/python bench/quality.py --preset cpu-small        # or --preset cpu / --preset gpu (--device cuda)
+    .venv/bin/python bench/quality.py --preset cpu          # in the background: nohup ... &; run again to resume
 """
-import argparse, dataclasses, json, os, platform, shutil, subprocess, sys, time
+import argparse, dataclasses, importlib.util, json, math, os, subprocess, sys, time
 from pathlib import Path
 
 import torch
 
-from simclr_nb.data import ImageData, load_dataset, label_fraction_split
-from simclr_nb.pipeline import PipelineConfig, RunFolder, run_pipeline, fraction_tag, METHODS, markdown_table
+from simclr_nb.data import load_dataset, label_fraction_split, validation_split
+from simclr_nb.evaluate import extract_features, knn_accuracy, spread, verdict
+from simclr_nb.finetune import linear_eval
+from simclr_nb.pipeline import (PipelineConfig, run_pipeline, share_stages, stage_key, fraction_tag, load_pretrained,
+                                RunFolder, make_splits, seed_values)
+from simclr_nb.precision import resolve_precision
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-FRACTIONS = (0.01, 0.1, 1.0)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # noqa: E402
 
-COMMON = dict(dataset="fashion_mnist", label_fractions=FRACTIONS, seed=0, depth=18, width=0.25, head_layers=3,
-              temperature=0.5, color_strength=0.5, ft_layer=1, finetune_bs=64, student_depth=18, student_width=0.125)
+_spec = importlib.util.spec_from_file_location("reference_supervised", Path(__file__).resolve().parent / "reference_supervised.py")
+reference = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(reference)
+
+BASE = dict(dataset="fashion_mnist", image_size=28, depth=18, width=0.25, head_layers=3, temperature=0.5, color_strength=0.5,
+            pretrain_bs=256, pretrain_lr=0.075, ft_layer=1, finetune_bs=64, valid_fraction=0.1, precision="auto",
+            student_depth=18, student_width=0.125, tau_self=1.0, tau_small=1.0, distill_bs=256)
 PRESETS = {
-    "cpu": dict(n_train=10000, cfg=dict(COMMON, image_size=16, pretrain_epochs=15, pretrain_bs=256,
-                                         finetune_steps=150, finetune_epochs=10, distill_epochs=6, distill_bs=256)),
-    "cpu-small": dict(n_train=3000, cfg=dict(COMMON, image_size=16, pretrain_epochs=8, pretrain_bs=256,
-                                             finetune_steps=80, finetune_epochs=10, distill_epochs=4, distill_bs=256)),
-    # a check that the script runs end to end (a minute or two); its numbers mean nothing
-    "smoke": dict(n_train=300, cfg=dict(COMMON, image_size=8, pretrain_epochs=1, pretrain_bs=64, finetune_steps=3,
-                                        distill_epochs=1, distill_bs=64)),
-    "gpu": dict(n_train=None, cfg=dict(COMMON, image_size=32, depth=50, width=1.0, pretrain_epochs=200, pretrain_bs=512,
-                                        pretrain_lr=0.075, finetune_steps=3000, finetune_epochs=30, finetune_bs=256, distill_epochs=100,
-                                        distill_bs=512, student_depth=18, student_width=0.5)),
+    "cpu": dict(n_train=None, fractions=(0.002, 0.01, 0.1, 1.0), seeds=(0, 1, 2), select_at=(0.01, 0.1), distill_at=(0.1,),
+                cfg=dict(BASE, pretrain_epochs=16, distill_epochs=2),
+                # optimizer steps (at least) and passes over the labeled images (at least), per fraction
+                steps={0.002: (500, 0), 0.01: (500, 0), 0.1: (600, 8), 1.0: (0, 2)},
+                light_at=(1.0,),   # fractions with only supervised, linear eval and layer-0 fine-tuning (v2's choice at 100%)
+                ft_grid=dict(ft_augment=("flip", "translate"), finetune_lr=(0.02, 0.1)),
+                sup_grid=dict(supervised_lr=(1e-3, 3e-3, 1e-2)),
+                distill_grid=dict(distill_init=("random", "pretrained"))),
+    "smoke": dict(n_train=1000, fractions=(0.01, 0.1, 1.0), seeds=(0, 1), select_at=(0.1,), distill_at=(0.1,),
+                  cfg=dict(BASE, image_size=8, width=0.125, pretrain_epochs=1, pretrain_bs=64, distill_epochs=1, distill_bs=64,
+                           student_width=0.0625),
+                  steps={0.01: (4, 0), 0.1: (4, 0), 1.0: (4, 0)},
+                  ft_grid=dict(ft_augment=("flip", "translate")), sup_grid=dict(supervised_lr=(3e-3,)),
+                  distill_grid=dict(distill_init=("random",))),
+    "gpu": dict(n_train=None, fractions=(0.002, 0.01, 0.1, 1.0), seeds=(0, 1, 2), select_at=(0.002, 0.01, 0.1), distill_at=(0.01, 0.1),
+                cfg=dict(BASE, depth=50, width=1.0, pretrain_epochs=100, pretrain_bs=512, finetune_bs=128, distill_epochs=20,
+                         distill_bs=512, student_width=0.5),
+                steps={0.002: (1000, 0), 0.01: (1000, 0), 0.1: (600, 30), 1.0: (0, 15)},
+                ft_grid=dict(ft_augment=("flip", "translate"), finetune_lr=(0.02, 0.05, 0.2)),
+                sup_grid=dict(supervised_lr=(1e-3, 3e-3, 1e-2)),
+                distill_grid=dict(distill_init=("random", "pretrained"))),
 }
+ROWS = {"supervised": "supervised from scratch (tuned)", "reference": "plain PyTorch reference (AdamW one-cycle)",
+        "linear": "linear eval (frozen pretrained encoder)", "finetune": "fine-tuned from head layer 1",
+        "finetune_l0": "fine-tuned from head layer 0", "distill_self": "self-distilled student (same size)",
+        "distill_small": "smaller distilled student"}
 
 
-def subset(data, n, seed=0):
-    "A class-balanced subset of `n` training images (the test split is kept whole)."
-    if n is None or n >= len(data.train_x): return data
-    idx = label_fraction_split(data.train_y, fraction=n / len(data.train_x), seed=seed).labeled
-    return dataclasses.replace(data, train_x=data.train_x[idx], train_y=data.train_y[idx])
+def grid(g):
+    "Every combination of a dict of lists, as a list of dicts."
+    out = [{}]
+    for k, vs in g.items(): out = [dict(o, **{k: v}) for o in out for v in vs]
+    return out
 
 
 def machine(device):
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     try: commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     except OSError: commit = None
-    return dict(cpu=cpu, cores=os.cpu_count(), torch_threads=torch.get_num_threads(), torch=torch.__version__,
-                gpu=torch.cuda.get_device_name(0) if device == "cuda" else None, device=device, git_commit=commit,
-                date=time.strftime("%Y-%m-%d %H:%M %Z"))
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=ROOT).stdout.strip())
+    flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
+    return dict(cpu=cpu_model(), cpu_flags=[f for f in flags if f.startswith(("avx", "amx"))], cores=os.cpu_count(),
+                torch_threads=torch.get_num_threads(), torch=torch.__version__, cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                gpu=torch.cuda.get_device_name(0) if str(device).startswith("cuda") else None, device=str(device),
+                git_commit=commit, uncommitted_changes=dirty, date=time.strftime("%Y-%m-%d %H:%M %Z"))
 
 
-def ft0_run(cfg, data, out1, out0, device, log, force=False):
-    "Fine-tune from head layer 0 on the pretraining of `out1` (copied into `out0`)."
-    cfg0 = dataclasses.replace(cfg, ft_layer=0, baselines=False, self_distill=False, student_depth=None)
-    out0.mkdir(parents=True, exist_ok=True)
-    m1 = json.loads((out1 / "metrics.json").read_text())
-    mf0 = out0 / "metrics.json"
-    m0 = json.loads(mf0.read_text()) if mf0.exists() else {}
-    if force or ("pretrain" in m0 and m0["pretrain"] != m1["pretrain"]):
-        # --force, or out0 was fine-tuned from an earlier pretraining: its results move to out0/previous-*, not deleted
-        RunFolder(out0, cfg0, force=True, log=log)
-        m0 = {}
-    if "pretrain" not in m0 or not (out0 / "pretrain.pth").exists():
-        shutil.copy2(out1 / "pretrain.pth", out0 / "pretrain.pth")
-        m0["pretrain"] = m1["pretrain"]
-        mf0.write_text(json.dumps(m0, indent=2))
-    return run_pipeline(cfg0, out0, device=device, stages=("finetune",), log=log, data=data)
+class Bench:
+    def __init__(self, preset_name, device, out, force):
+        self.name, self.p, self.device = preset_name, PRESETS[preset_name], device
+        self.out = Path(out or ROOT / "runs" / f"bench_quality_{preset_name}")
+        self.t0 = time.time()
+        full = load_dataset("fashion_mnist")
+        n = self.p["n_train"]
+        if n is not None and n < len(full.train_x):
+            idx = label_fraction_split(full.train_y, fraction=n / len(full.train_x), seed=0).labeled
+            full = dataclasses.replace(full, train_x=full.train_x[idx], train_y=full.train_y[idx])
+        self.data = full
+        self.base = PipelineConfig(**self.p["cfg"], label_fractions=(0.1,), seeds=(0,)).validate()
+        self.res = dict(preset=preset_name, command=" ".join(["python", "bench/quality.py"] + sys.argv[1:]), machine=machine(device),
+                        n_train_images=len(self.data.train_x), n_test_images=len(self.data.test_x), complete=False, phases_done=[],
+                        precision=resolve_precision(self.base.precision, device), config=self.base.to_dict(),
+                        steps_per_fraction={fraction_tag(f): dict(zip(("min_steps", "min_passes"), s)) for f, s in self.p["steps"].items()},
+                        selection={}, accuracy_percent={}, claims=[], targets=[], notes=[])
+        self.jf = RESULTS / f"quality_{preset_name.replace('-', '_')}.json"
+        if force and self.out.exists():
+            import shutil
+            dest = self.out.with_name(self.out.name + time.strftime("-previous-%Y%m%d-%H%M%S"))
+            shutil.move(str(self.out), dest); self.log(f"--force: moved the earlier runs to {dest}")
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def log(self, *a): print(f"[{time.time() - self.t0:6.0f} s]", *a, flush=True)
+
+    def save(self):
+        self.res["wall_s"] = round(time.time() - self.t0, 1)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        tmp = self.jf.with_suffix(".json.tmp"); tmp.write_text(json.dumps(self.res, indent=2) + "\n"); tmp.replace(self.jf)
+
+    def phase_done(self, name):
+        self.res["phases_done"].append(name); self.save(); self.log(f"phase done: {name}")
+
+    # ---- configurations and run folders
+    def cfg(self, f, seeds, **over):
+        steps, passes = self.p["steps"][f]
+        return dataclasses.replace(self.base, label_fractions=(f,), seeds=tuple(seeds), finetune_steps=steps, finetune_epochs=passes,
+                                   supervised_steps=steps, supervised_epochs=passes, **over).validate()
+
+    def folder(self, f, kind, setting):
+        tag = "_".join(f"{k}-{v}" for k, v in sorted(setting.items())) or "default"
+        return self.out / fraction_tag(f) / f"{kind}__{tag}"
+
+    def run(self, cfg, folder, stages, share_from=()):
+        "A run folder sharing the pretraining, plus any finished stages of other folders `share_from` = [(folder, keys)]"
+        if not (folder / "pretrain.pth").exists(): share_stages(self.out / "pretrain", folder, ["pretrain"])
+        for src, keys in share_from:
+            keys = [k for k in keys if (src / f"{k}.pth").exists()]
+            if keys: share_stages(src, folder, keys)
+        return run_pipeline(cfg, folder, device=self.device, stages=stages, log=self.log, data=self.data)
+
+    # ---- phases
+    def pretrain(self):
+        cfg = dataclasses.replace(self.base, label_fractions=(0.1,), seeds=(0,))
+        r = run_pipeline(cfg, self.out / "pretrain", device=self.device, stages=("pretrain",), log=self.log, data=self.data)
+        p = r.metrics["pretrain"]
+        self.res["pretrain"] = {k: p[k] for k in ("epochs", "knn_at_init", "knn_accuracy", "knn_on", "final_loss", "wall_s", "precision", "parameters")}
+        self.res["pretrain"]["knn_per_epoch"] = p["knn_per_epoch"]
+        self.phase_done("pretrain")
+
+    def encoder_all_labels(self):
+        "kNN and linear evaluation of the pretrained encoder with every non-validation label"
+        cache = self.out / "encoder_all_labels.json"
+        if cache.exists(): self.res["encoder_all_labels"] = json.loads(cache.read_text()); return
+        sp = make_splits(self.base, self.data)
+        train = torch.ones(len(self.data.train_y), dtype=torch.bool); train[sp.valid] = False
+        train = torch.nonzero(train).flatten()
+        enc = load_pretrained(RunFolder(self.out / "pretrain", dataclasses.replace(self.base, label_fractions=(0.1,), seeds=(0,))), self.device).encoder
+        size, x, y = self.base.image_size, self.data.train_x, self.data.train_y
+        f_tr = extract_features(enc, x[train], size=size); f_te = extract_features(enc, self.data.test_x, size=size)
+        f_va = extract_features(enc, x[sp.valid], size=size)
+        res = dict(n_labeled=len(train), knn_test=knn_accuracy(f_tr, y[train], f_te, self.data.test_y),
+                   knn_valid=knn_accuracy(f_tr, y[train], f_va, y[sp.valid]))
+        # features as (N, D, 1, 1) 'images' through a Flatten 'encoder': linear_eval's L-BFGS logistic regression on them
+        lin = linear_eval(torch.nn.Flatten(), f_tr[..., None, None], y[train], f_te[..., None, None], self.data.test_y, n_classes=self.data.n_classes)
+        with torch.no_grad(): res["linear_valid"] = (lin.logits(f_va).argmax(1) == y[sp.valid]).float().mean().item()
+        res["linear_test"] = float(lin.test_accuracy)
+        cache.write_text(json.dumps(res, indent=2))
+        self.res["encoder_all_labels"] = res
+        self.phase_done("encoder_all_labels")
+
+    def select(self, f):
+        "Grids on validation (seed 0) at fraction f: fine-tuning settings and supervised settings"
+        sel = self.res["selection"].setdefault(fraction_tag(f), {})
+        for kind, g, stage in (("finetune", self.p["ft_grid"], "finetune"), ("supervised", self.p["sup_grid"], "supervised")):
+            rows = []
+            for setting in grid(g):
+                r = self.run(self.cfg(f, (0,), **setting), self.folder(f, kind, setting), (stage,))
+                m = r.metrics[stage_key(stage, f, 0)]
+                rows.append(dict(setting=setting, valid_accuracy=m["valid_accuracy"], test_accuracy_not_used_for_choice=m["accuracy"]))
+            best = max(rows, key=lambda r: r["valid_accuracy"])
+            sel[kind] = dict(grid=rows, chosen=best["setting"], chosen_on="validation accuracy, seed 0")
+            self.save()
+        self.phase_done(f"select_{fraction_tag(f)}")
+
+    def chosen(self, f, kind):
+        "The setting chosen at f, or at the nearest selected fraction"
+        sel = self.p["select_at"]
+        g = min(sel, key=lambda s: abs(math.log(s) - math.log(f)))
+        return self.res["selection"][fraction_tag(g)][kind]["chosen"], g
+
+    def rows_at(self, f):
+        seeds = self.p["seeds"]
+        (ft, g1), (sup, g2) = self.chosen(f, "finetune"), self.chosen(f, "supervised")
+        if g1 != f: self.res["notes"].append(f"{f:.1%}: fine-tuning and supervised settings chosen at {g1:.1%} (no grid at {f:.1%})")
+        setting = {**ft, **sup}
+        main = self.folder(f, "final", setting)
+        ft_dir, sup_dir = self.folder(f, "finetune", ft), self.folder(f, "supervised", sup)
+        share = [(ft_dir, [stage_key("finetune", f, 0)]), (sup_dir, [stage_key("supervised", f, 0)])]
+        light = f in self.p.get("light_at", ())
+        if light: self.res["notes"].append(f"{f:.1%}: only supervised, linear eval and fine-tuning from layer 0 (v2's choice at 100%), to fit the time budget")
+        r = self.run(self.cfg(f, seeds, **setting), main, ("supervised", "linear") if light else ("supervised", "linear", "finetune"), share)
+        r0 = self.run(self.cfg(f, seeds, **ft, ft_layer=0), self.folder(f, "final_l0", ft), ("finetune",))
+        acc = self.res["accuracy_percent"]
+        for m, run_, key in (("supervised", r, "supervised"), ("linear", r, "linear"), ("finetune", r, "finetune"), ("finetune_l0", r0, "finetune")):
+            if light and m == "finetune": continue
+            acc.setdefault(m, {})[fraction_tag(f)] = self._spread(seed_values(self.cfg(f, seeds), run_.metrics, key, f))
+        self.save()
+        if not light: self.reference(f, sup)
+        if f in self.p["distill_at"]: self.distill(f, main, setting)
+        self.phase_done(f"rows_{fraction_tag(f)}")
+
+    def reference(self, f, sup):
+        "The plain-PyTorch reference per seed (cached per seed in the run folder)"
+        seeds, vals = self.p["seeds"], {}
+        cache = self.out / fraction_tag(f) / "reference.json"
+        done = json.loads(cache.read_text()) if cache.exists() else {}
+        sp = make_splits(self.cfg(f, seeds), self.data)
+        steps, passes = self.p["steps"][f]
+        for s in seeds:
+            if str(s) not in done:
+                lab = sp.labeled[(f, s)].labeled
+                done[str(s)] = reference.train_reference(
+                    self.data.train_x[lab], self.data.train_y[lab], spec=self.base.teacher_spec(self.data.n_channels),
+                    n_classes=self.data.n_classes, size=self.base.image_size, ft_layer=self.base.ft_layer,
+                    eval_sets=dict(test=(self.data.test_x, self.data.test_y), valid=(self.data.train_x[sp.valid], self.data.train_y[sp.valid])),
+                    epochs=passes, min_steps=steps, bs=self.base.finetune_bs, seed=s, precision=self.res["precision"], device=str(self.device))
+                cache.write_text(json.dumps(done, indent=2)); self.log(f"[reference_{fraction_tag(f)}_seed{s}] accuracy={done[str(s)]['test_accuracy']:.4f}")
+            vals[s] = done[str(s)]["test_accuracy"]
+        self.res["accuracy_percent"].setdefault("reference", {})[fraction_tag(f)] = self._spread(vals)
+        self.res.setdefault("reference_settings", {k: done[str(seeds[0])][k] for k in ("lr", "wd", "bs", "pad", "steps")})
+        self.save()
+
+    def distill(self, f, main, setting):
+        "Student initialisation chosen on validation (seed 0), then both students over the seeds"
+        rows = []
+        for dset in grid(self.p["distill_grid"]):
+            folder = self.folder(f, "distill", {**setting, **dset})
+            r = self.run(self.cfg(f, (0,), **setting, **dset, student_depth=None), folder, ("distill",),
+                         [(main, [stage_key("finetune", f, 0)])])
+            rows.append(dict(setting=dset, valid_accuracy=r.metrics[stage_key("distill_self", f, 0)]["valid_accuracy"], folder=str(folder)))
+        best = max(rows, key=lambda r: r["valid_accuracy"])
+        self.res["selection"].setdefault(fraction_tag(f), {})["distill_self"] = dict(grid=rows, chosen=best["setting"], chosen_on="validation accuracy, seed 0")
+        seeds = self.p["seeds"]
+        folder = self.folder(f, "distill_final", {**setting, **best["setting"]})
+        share = [(main, [stage_key("finetune", f, s) for s in seeds]), (Path(best["folder"]), [stage_key("distill_self", f, 0)])]
+        r = self.run(self.cfg(f, seeds, **setting, **best["setting"]), folder, ("distill",), share)
+        cfg = self.cfg(f, seeds)
+        for m in ("distill_self", "distill_small"):
+            self.res["accuracy_percent"].setdefault(m, {})[fraction_tag(f)] = self._spread(seed_values(cfg, r.metrics, m, f))
+        self.save()
+
+    @staticmethod
+    def _spread(vals):
+        s = spread({int(k): 100 * v for k, v in vals.items()})
+        return dict(mean=round(s.mean, 2), std=None if s.n < 2 else round(s.std, 2), n=s.n, values={str(k): round(v, 2) for k, v in s.values.items()})
+
+    # ---- verdicts
+    def judge(self):
+        acc, out, tg = self.res["accuracy_percent"], [], []
+        vals = lambda m, f: {int(k): v / 100 for k, v in acc.get(m, {}).get(fraction_tag(f), {}).get("values", {}).items()}
+        def add(lst, name, f, a, b, margin=0.):
+            common = sorted(set(a) & set(b))
+            if not common: return None
+            v = verdict({s: a[s] for s in common}, {s: b[s] for s in common}, margin=margin)
+            lst.append(dict(name=name, fraction=f, **v.to_dict())); return v
+        fr = self.p["fractions"]
+        for f in fr:
+            add(out, "(a) fine-tuned (layer 1) beats supervised (tuned)", f, vals("finetune", f), vals("supervised", f))
+            add(out, "the kit's supervised baseline reaches the plain reference", f, vals("supervised", f), vals("reference", f))
+            add(out, "(c) fine-tuning from head layer 1 beats layer 0", f, vals("finetune", f), vals("finetune_l0", f))
+            add(out, "(d) the self-distilled student beats its teacher", f, vals("distill_self", f), vals("finetune", f))
+        for f in fr:
+            v = add(tg, "fine-tuned at least as good as linear evaluation (mean)", f, vals("finetune", f), vals("linear", f))
+            if v: tg[-1]["met"] = v.difference >= 0
+        for f, pts in ((0.002, 10), (0.01, 5)):
+            best = max(("finetune", "finetune_l0"), key=lambda m: acc.get(m, {}).get(fraction_tag(f), {}).get("mean", -1))
+            v = add(tg, f"fine-tuned ({best}) at least {pts} points above supervised (tuned)", f, vals(best, f), vals("supervised", f), margin=pts / 100)
+            if v: tg[-1]["met"] = v.difference >= pts / 100
+        v = add(tg, "10%: self-distilled student above its teacher", 0.1, vals("distill_self", 0.1), vals("finetune", 0.1))
+        if v: tg[-1]["met"] = v.difference > 0
+        sup100 = spread(vals("supervised", 1.0)) if vals("supervised", 1.0) else None
+        for m in ("distill_self", "distill_small"):
+            if sup100 and vals(m, 0.1):
+                v = verdict(vals(m, 0.1), vals("supervised", 1.0), margin=-0.02, paired=False)
+                tg.append(dict(name=f"10%: {m} within 2 points of supervised on 100% of the labels", fraction=0.1, **v.to_dict(), met=v.difference >= -0.02))
+        e = self.res.get("encoder_all_labels")
+        if e: tg.append(dict(name="linear evaluation of the pretrained encoder on all labels >= 85%", measured=round(100 * e["linear_test"], 2), met=e["linear_test"] >= 0.85))
+        self.res["claims"], self.res["targets"] = out, tg
+        self.save()
+
+    def markdown(self):
+        fr = self.p["fractions"]
+        acc = self.res["accuracy_percent"]
+        cols = [f"{f:.1%} labels" for f in fr]
+        md = [f"# Quality: SimCLRv2 on Fashion-MNIST, preset `{self.name}`", "",
+              f"ResNet-{self.base.depth} width {self.base.width}, {self.base.image_size} px, {self.res['n_train_images']} training images "
+              f"({int(self.base.valid_fraction * 100)}% held out for validation), {self.res['n_test_images']} test images; "
+              f"precision {self.res['precision']}. Test accuracy (%), mean ± std over seeds {list(self.p['seeds'])} "
+              f"(label split and training; one pretraining serves all seeds). Settings chosen on validation (seed 0).", "",
+              "| | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+        for m, name in ROWS.items():
+            if m not in acc: continue
+            cells = []
+            for f in fr:
+                c = acc[m].get(fraction_tag(f))
+                cells.append("" if c is None else f"{c['mean']:.1f}" + ("" if c["std"] is None else f" ± {c['std']:.1f}"))
+            md.append(f"| {name} | " + " | ".join(cells) + " |")
+        e = self.res.get("encoder_all_labels")
+        if e: md += ["", f"Pretrained encoder with all {e['n_labeled']} non-validation labels: kNN {100 * e['knn_test']:.1f}%, linear {100 * e['linear_test']:.1f}% (test)."]
+        if "pretrain" in self.res:
+            p = self.res["pretrain"]
+            md += [f"Pretraining: {p['epochs']} epochs, {p['wall_s']:.0f} s, kNN on validation {100 * p['knn_at_init']:.1f}% -> {100 * p['knn_accuracy']:.1f}%."]
+        md += ["", "Claims (verdict: holds only beyond 2 standard errors, paired over seeds):", ""]
+        md += [f"- {c['name']}, {c['fraction']:.1%}: {c['text']}" for c in self.res["claims"]]
+        md += ["", "Targets:", ""]
+        for t in self.res["targets"]:
+            what = t.get("text") or f"{t.get('measured')}"
+            where = f" ({t['fraction']:.1%})" if "fraction" in t else ""
+            md.append(f"- {t['name']}{where}: {what} -> {'met' if t['met'] else 'MISSED'}")
+        md += ["", "Chosen settings (validation, seed 0): " + "; ".join(
+            f"{k}: " + ", ".join(f"{kind} {v['chosen']}" for kind, v in s.items()) for k, s in self.res["selection"].items())]
+        m = self.res["machine"]
+        md += ["", f"Machine: {m['cpu']} ({m['cpu_capability']}, {', '.join(m['cpu_flags'])}), {m['cores']} cores"
+               + (f", GPU {m['gpu']}" if m["gpu"] else "") + f"; {m['date']}, commit {m['git_commit']}"
+               + (" with uncommitted changes" if m["uncommitted_changes"] else "") + f"; wall time {self.res['wall_s']:.0f} s; "
+               + f"{'complete' if self.res['complete'] else 'INCOMPLETE: phases done ' + ', '.join(self.res['phases_done'])}. "
+               + f"Command: `{self.res['command']}`."] + [f"- note: {n}" for n in dict.fromkeys(self.res["notes"])]
+        self.jf.with_suffix(".md").write_text("\n".join(md) + "\n")
+        print("\n".join(md))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--out", default=None, help="run folder (default runs/bench_quality_<preset>)")
-    ap.add_argument("--force", action="store_true", help="start over (earlier results are archived by the pipeline)")
+    ap.add_argument("--out", default=None, help="runs folder (default runs/bench_quality_<preset>)")
+    ap.add_argument("--force", action="store_true", help="start over (the earlier runs folder is moved aside, not deleted)")
     args = ap.parse_args()
-    preset = PRESETS[args.preset]
-    cfg = PipelineConfig(**preset["cfg"]).validate()
-    out = Path(args.out or ROOT / "runs" / f"bench_quality_{args.preset}")
-    t0 = time.time(); load_before = os.getloadavg()
-    full = load_dataset("fashion_mnist")
-    data = subset(full, preset["n_train"], cfg.seed)
-    log = lambda *a: print(f"[{time.time() - t0:6.0f} s]", *a, flush=True)
-    log(f"preset {args.preset}: {len(data.train_x)} training images, {len(data.test_x)} test images, config {cfg.to_dict()}")
-    r1 = run_pipeline(cfg, out / "ft_layer1", force=args.force, device=args.device, log=log, data=data)
-    r0 = ft0_run(cfg, data, out / "ft_layer1", out / "ft_layer0", args.device, log, force=args.force)
-    rows = {"supervised": "supervised from scratch", "linear": "linear eval (frozen pretrained encoder)",
-            "finetune": "fine-tuned from head layer 1", "finetune_l0": "fine-tuned from head layer 0",
-            "distill_self": "self-distilled student (same size)", "distill_small": "smaller distilled student"}
-    acc, n_labeled = {}, {}
-    for f in FRACTIONS:
-        tag = fraction_tag(f)
-        col = f"{f:.0%} labels"
-        for m in ("supervised", "linear", "finetune", "distill_self", "distill_small"):
-            if f"{m}_{tag}" in r1.metrics: acc.setdefault(rows[m], {})[col] = round(100 * r1.metrics[f"{m}_{tag}"]["accuracy"], 2)
-        if f"finetune_{tag}" in r0.metrics: acc.setdefault(rows["finetune_l0"], {})[col] = round(100 * r0.metrics[f"finetune_{tag}"]["accuracy"], 2)
-        n_labeled[col] = int(r1.metrics.get(f"supervised_{tag}", {}).get("n_labeled", 0))
-    import pandas as pd
-    table = pd.DataFrame(acc).T.reindex([v for v in rows.values() if v in acc])[[f"{f:.0%} labels" for f in FRACTIONS]]
-    targets = {}
-    c1, c10, c100 = (f"{f:.0%} labels" for f in FRACTIONS)
-    ft1 = max(acc[rows["finetune"]][c1], acc.get(rows["finetune_l0"], {}).get(c1, -1))
-    gap = ft1 - acc[rows["supervised"]][c1]
-    targets["finetune_beats_supervised_at_1pct_by_10_points"] = dict(measured_points=round(gap, 2), target=10, met=gap >= 10,
-                                                                    note="best of the two fine-tuning layers")
-    for m in ("distill_self", "distill_small"):
-        d = acc[rows[m]][c10] - acc[rows["supervised"]][c100]
-        targets[f"{m}_at_10pct_within_2_points_of_supervised_100pct"] = dict(measured_points=round(d, 2), target=-2, met=d >= -2)
-    res = dict(preset=args.preset, command=" ".join(["python", "bench/quality.py"] + sys.argv[1:]), machine=machine(args.device),
-               n_train_images=len(data.train_x), n_test_images=len(data.test_x), n_labeled=n_labeled,
-               config=cfg.to_dict(), accuracy_percent=acc, targets=targets,
-               pretrain=dict((k, r1.metrics["pretrain"][k]) for k in ("knn_at_init", "knn_accuracy", "final_loss", "epochs", "wall_s")),
-               wall_s_per_stage={**{k: v.get("wall_s") for k, v in r1.metrics.items()},
-                                 **{f"{k}_l0": v.get("wall_s") for k, v in r0.metrics.items() if k != "pretrain"}},
-               wall_s=round(time.time() - t0, 1), load_average_1min=dict(before=load_before[0], after=os.getloadavg()[0]),
-               run_folders=[str(out / "ft_layer1"), str(out / "ft_layer0")])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"quality_{args.preset.replace('-', '_')}"
-    stem.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
-    mach = res["machine"]
-    md = [f"# Quality: SimCLRv2 on Fashion-MNIST, preset `{args.preset}`", "",
-          f"ResNet-{cfg.depth} width {cfg.width} ({int(64 * cfg.width)} base channels), 3-layer head, {cfg.image_size} px views, "
-          f"{len(data.train_x)} training images ({'all' if preset['n_train'] is None else 'class-balanced subset'}), "
-          f"test accuracy (%) on the {len(data.test_x)} test images. Pretraining: {cfg.pretrain_epochs} epochs, "
-          f"kNN accuracy {100 * res['pretrain']['knn_at_init']:.1f}% -> {100 * res['pretrain']['knn_accuracy']:.1f}%. "
-          f"Labeled images: " + ", ".join(f"{k}: {v}" for k, v in n_labeled.items()) + ".", "",
-          markdown_table(table), "",
-          "| target | measured | met |", "|---|---:|---|"]
-    for k, t in targets.items(): md.append(f"| {k} | {t['measured_points']:+.2f} points | {'yes' if t['met'] else 'no'} |")
-    md += ["", f"Machine: {mach['cpu']}, {mach['cores']} cores" + (f", GPU {mach['gpu']}" if mach['gpu'] else "")
-           + f"; {mach['date']}, commit {mach['git_commit']}; wall time {res['wall_s']:.0f} s "
-           f"(1-min load average {load_before[0]:.1f} before, {res['load_average_1min']['after']:.1f} after). "
-           f"Command: `{res['command']}`.", ""]
-    stem.with_suffix(".md").write_text("\n".join(md))
-    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    table.T.plot.bar(ax=ax, rot=0)
-    ax.set_ylabel("test accuracy (%)"); ax.set_ylim(max(0, table.min().min() - 10), 100)
-    ax.set_title(f"Fashion-MNIST, ResNet-{cfg.depth} {cfg.width}x, preset {args.preset}")
-    ax.legend(fontsize=7, loc="lower right"); fig.tight_layout(); fig.savefig(stem.with_suffix(".png"), dpi=100)
-    print("\n".join(md))
-    print(f"wrote {stem}.json/.md/.png in {res['wall_s']:.0f} s")
+    b = Bench(args.preset, args.device, args.out, args.force)
+    b.log(f"preset {args.preset}: {b.res['n_train_images']} training images, precision {b.res['precision']}, machine {b.res['machine']['cpu']}")
+    b.pretrain()
+    b.encoder_all_labels()
+    fr = b.p["fractions"]
+    for f in b.p["select_at"]: b.select(f)
+    for f in fr:
+        b.rows_at(f); b.judge(); b.markdown()
+    b.res["complete"] = True
+    b.judge(); b.markdown()
+    b.log(f"wrote {b.jf} and {b.jf.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Modules:
 - `simclr_nb.evaluate`: How good is a representation? Extract the encoder's features for labeled and test images and classify the test images by a weighted vote of their nearest labeled neighbours -- no training needed, so it can run every epoch.
 - `simclr_nb.models`: SimCLRv2 ResNet encoders (depth x width x selective kernels), the 3-layer projection head, the three networks (contrastive, fine-tune, classifier), encoder specs as plain dicts, and checkpoints.
 - `simclr_nb.optim`: The optimiser SimCLR(v2) pretrains and fine-tunes with: LARS with momentum 0.9 and trust coefficient 0.001, a linear warm-up followed by a cosine decay to zero, and a learning rate scaled with the batch size.
+- `simclr_nb.precision`: Mixed precision for every stage's training step: `precision='auto'` picks bfloat16 autocast on a CPU with native bf16 instructions (AVX512-BF16 / AMX) or a GPU that supports it, fp32 elsewhere.
 - `simclr_nb.pretrain`: Stage 1 of SimCLRv2, task-agnostic: contrastive learning on all images. A callback turns each uint8 batch into two augmented views, the network embeds both in one forward pass, and NT-Xent pulls the two views of an image together. Optional: the paper's MoCo-style memory, a kNN monitor, and checkpoints you can resume from."""
 
 __version__ = "0.1.0"

@@ -16,10 +16,10 @@ from fastai.callback.core import Callback
 from fastai.vision.augment import grayscale as _fastai_grayscale
 
 # %% auto #0
-__all__ = ['COLOR_OPS', 'to_float', 'sample_crop_boxes', 'crop_flip_theta', 'crop_grid', 'resized_crop', 'rgb_to_gray',
-           'adjust_brightness', 'adjust_contrast', 'adjust_saturation', 'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue',
-           'color_jitter', 'random_grayscale', 'gaussian_blur', 'CropFlip', 'SimCLRAugment', 'resize_to',
-           'AugmentBatch']
+__all__ = ['COLOR_OPS', 'LIGHT_AUGMENTS', 'to_float', 'sample_crop_boxes', 'crop_flip_theta', 'crop_grid', 'resized_crop',
+           'rgb_to_gray', 'adjust_brightness', 'adjust_contrast', 'adjust_saturation', 'rgb_to_hsv', 'hsv_to_rgb',
+           'adjust_hue', 'color_jitter', 'random_grayscale', 'gaussian_blur', 'CropFlip', 'SimCLRAugment', 'resize_to',
+           'AugmentBatch', 'ResizeOnly', 'TranslateFlip', 'light_augment']
 
 # %% ../nbs/02_augment.ipynb #28afd496
 def to_float(x: torch.Tensor) -> torch.Tensor:
@@ -335,3 +335,58 @@ class AugmentBatch(Callback):
             out = self.train_tfm(x) if self.generator is None else self.train_tfm(x, generator=self.generator)
         else: out = resize_to(to_float(x), self.valid_size)
         self.learn.xb = (*(out if isinstance(out, (tuple, list)) else (out,)), *rest)
+
+# %% ../nbs/02_augment.ipynb #68b0381b
+class ResizeOnly(nn.Module):
+    "No augmentation: uint8 (or float) images -> float in [0, 1] at `size` x `size`."
+    def __init__(self, size: int):
+        super().__init__()
+        if not (isinstance(size, int) and size > 0): raise ValueError(f"size must be a positive int; got {size!r}.")
+        self.size = size
+    def extra_repr(self): return f"size={self.size}"
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        _check_images(x)
+        return resize_to(to_float(x), self.size)
+
+class TranslateFlip(ResizeOnly):
+    "Pad-and-translate by up to `pad` pixels (zero fill) and a horizontal flip with `flip_p`, per image, after resizing to `size`."
+    def __init__(self, size: int, pad: int | None = None, # default: size // 8 (4 px at 32 px), at least 1
+                 flip_p: float = 0.5):
+        super().__init__(size)
+        self.pad = max(1, size // 8) if pad is None else int(pad)
+        if self.pad < 0: raise ValueError(f"pad must be >= 0; got {pad}.")
+        if not 0 <= flip_p <= 1: raise ValueError(f"flip_p must be a probability in [0, 1]; got {flip_p}.")
+        self.flip_p = flip_p
+    def extra_repr(self): return f"size={self.size}, pad={self.pad}, flip_p={self.flip_p}"
+
+    def sample_params(self, n: int, generator: torch.Generator | None = None) -> dict:
+        "Per-image offsets `dy`, `dx` in [0, 2 * pad] (pad = no shift) and `flip` (bool)."
+        dev = generator.device if generator is not None else torch.device("cpu")
+        u = torch.rand(n, 3, generator=generator, device=dev)
+        off = (u[:, :2] * (2 * self.pad + 1)).long().clamp_(max=2 * self.pad)
+        return dict(dy=off[:, 0], dx=off[:, 1], flip=u[:, 2] < self.flip_p)
+
+    def apply(self, x: torch.Tensor, params: dict) -> torch.Tensor:
+        x = super().forward(x)
+        B, C, H, W = x.shape
+        p = self.pad
+        if p:
+            xp = F.pad(x, (p, p, p, p))
+            rows = params["dy"].to(x.device)[:, None] + torch.arange(H, device=x.device)   # (B, H)
+            cols = params["dx"].to(x.device)[:, None] + torch.arange(W, device=x.device)   # (B, W)
+            x = xp[torch.arange(B, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+        flip = params["flip"].to(x.device).view(-1, 1, 1, 1)
+        return torch.where(flip, x.flip(-1), x).contiguous()
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.apply(x, self.sample_params(len(x), generator))
+
+LIGHT_AUGMENTS = ('none', 'flip', 'translate', 'crop')
+
+def light_augment(kind: str, size: int, crop_min_area: float = 0.5, pad: int | None = None) -> nn.Module:
+    "The training augmentation `kind` of fine-tuning, distillation or supervised training: one of `LIGHT_AUGMENTS`."
+    if kind == 'none': return ResizeOnly(size)
+    if kind == 'flip': return TranslateFlip(size, pad=0)
+    if kind == 'translate': return TranslateFlip(size, pad=pad)
+    if kind == 'crop': return CropFlip(size, scale=(crop_min_area, 1.0))
+    raise ValueError(f"unknown augmentation {kind!r}: choose one of {', '.join(LIGHT_AUGMENTS)}")

@@ -19,8 +19,8 @@ from fastai.torch_core import default_device
 # %% auto #0
 __all__ = ['FASHION_MNIST_CLASSES', 'FASHION_MNIST_FILES', 'FASHION_MNIST_URL', 'DEBIAN_FASHION_MNIST', 'CIFAR10_URL',
            'STL10_URL', 'IMAGE_EXTS', 'KNOWN_DATASETS', 'ImageData', 'default_data_root', 'read_idx',
-           'download_fashion_mnist', 'load_dataset', 'LabelSplit', 'label_fraction_split', 'TensorImageDL',
-           'unlabeled_dls', 'labeled_dls', 'show_examples', 'split_table']
+           'download_fashion_mnist', 'load_dataset', 'LabelSplit', 'label_fraction_split', 'validation_split',
+           'TensorImageDL', 'unlabeled_dls', 'labeled_dls', 'show_examples', 'split_table']
 
 # %% ../nbs/00_data.ipynb #164dc0a4
 @dataclass
@@ -310,28 +310,38 @@ class LabelSplit:
         num = lambda k, f: f(meta[k]) if meta.get(k, 'None') != 'None' else None
         return cls(lab, torch.nonzero(mask).flatten(), num('fraction', float), num('n_per_class', int), int(meta.get('seed', 0)))
 
-def label_fraction_split(labels, fraction:float|None=None, n_per_class:int|None=None, seed:int=0) -> LabelSplit:
-    "Class-balanced labeled subset: `fraction` of every class (at least 1 image each) or `n_per_class` images per class."
+def label_fraction_split(labels, fraction:float|None=None, n_per_class:int|None=None, seed:int=0, exclude=None) -> LabelSplit:
+    """Class-balanced labeled subset: `fraction` of every class (at least 1 image each) or `n_per_class` images per class,
+    drawn from the images not in `exclude` (e.g. the validation hold-out, which must never be trained on)."""
     labels = torch.as_tensor(labels).long()
     if (fraction is None) == (n_per_class is None): raise ValueError("Give exactly one of fraction= (e.g. 0.01 for 1%) or n_per_class=.")
     classes, counts = torch.unique(labels, return_counts=True)
+    allowed = torch.ones(len(labels), dtype=torch.bool)
+    if exclude is not None and len(exclude): allowed[torch.as_tensor(exclude).long()] = False
+    pools = [torch.nonzero((labels == c) & allowed).flatten() for c in classes]
     if fraction is not None:
         fraction = float(fraction)
         if not 0 < fraction <= 1: raise ValueError(f"fraction must be in (0, 1] (0.01 means 1% of the labels); got {fraction}")
-        take = [max(1, int(round(fraction * int(n)))) for n in counts]
+        take = [min(len(p), max(1, int(round(fraction * int(n))))) for p, n in zip(pools, counts)]
     else:
         if n_per_class < 1: raise ValueError(f"n_per_class must be at least 1; got {n_per_class}")
-        small = int(counts.min()); c_small = int(classes[counts.argmin()])
-        if n_per_class > small: raise ValueError(f"n_per_class={n_per_class} is more than the smallest class holds (class {c_small} has {small} images)")
+        j = min(range(len(pools)), key=lambda j: len(pools[j])); small, c_small = len(pools[j]), int(classes[j])
+        if n_per_class > small: raise ValueError(f"n_per_class={n_per_class} is more than the smallest class holds (class {c_small} has {small} images"
+                                                 + (" outside the excluded ones)" if exclude is not None else ")"))
         take = [n_per_class] * len(classes)
+    empty = [int(c) for c, p in zip(classes, pools) if len(p) == 0]
+    if empty: raise ValueError(f"class(es) {empty} have no images left to label once `exclude` is removed")
     g = torch.Generator().manual_seed(seed)
-    picked = []
-    for c, k in zip(classes, take):
-        idx = torch.nonzero(labels == c).flatten()
-        picked.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+    picked = [p[torch.randperm(len(p), generator=g)[:k]] for p, k in zip(pools, take)]
     lab = torch.cat(picked).sort().values
     mask = torch.ones(len(labels), dtype=torch.bool); mask[lab] = False
     return LabelSplit(lab, torch.nonzero(mask).flatten(), fraction, n_per_class, seed)
+
+def validation_split(labels, fraction:float=0.1, seed:int=0) -> torch.Tensor:
+    """Indices of a class-balanced validation hold-out of the training images (`fraction` of every class). Settings are
+    chosen on it, never on the test split; label splits then draw from the rest (`label_fraction_split(..., exclude=)`)."""
+    if not 0 < float(fraction) < 1: raise ValueError(f"the validation fraction must be in (0, 1), e.g. 0.1; got {fraction}")
+    return label_fraction_split(labels, fraction=fraction, seed=10_000 + seed).labeled
 
 # %% ../nbs/00_data.ipynb #5e321307
 class TensorImageDL(DataLoader):

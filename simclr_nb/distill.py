@@ -16,6 +16,7 @@ from fastai.metrics import accuracy
 from fastai.callback.schedule import ParamScheduler
 from .augment import AugmentBatch, CropFlip, to_float, resize_to
 from .optim import LARS, scale_lr, warmup_cosine
+from .precision import precision_callbacks, autocast_context
 
 # %% auto #0
 __all__ = ['distill_loss', 'DistillLoss', 'check_distill_pair', 'DistillCallback', 'distill_learner']
@@ -102,7 +103,7 @@ class DistillCallback(Callback):
     def before_batch(self):
         if not self.training: return   # validation keeps the true test labels
         self.teacher.eval()            # cheap, and guards against anyone calling teacher.train()
-        with torch.no_grad(): teacher_logits = self.teacher(*self.learn.xb)
+        with torch.no_grad(), autocast_context(self.learn): teacher_logits = self.teacher(*self.learn.xb)
         self.learn.yb = (teacher_logits.float(),)
 
     def _next_labeled(self):
@@ -138,6 +139,7 @@ def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)` (
                     wd: float = 1e-4,          # pretraining's weight decay (BN/bias excluded by LARS)
                     warmup_frac: float = 0.05, # fraction of training spent warming up (pretraining: 5% of epochs)
                     train_tfm=None,            # augmentation of the uint8 batch, shared by teacher and student; default `CropFlip(size)`
+                    precision: str = 'fp32',   # 'fp32', 'bf16' or 'auto' (`simclr_nb.precision`): student and teacher forward passes
                     cbs=None,                  # more fastai callbacks
                     **kwargs,                  # passed to `Learner`
                    ) -> Learner:
@@ -147,6 +149,6 @@ def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)` (
     train_tfm = CropFlip(size) if train_tfm is None else train_tfm
     cbs = [AugmentBatch(train_tfm, valid_size=size),
            DistillCallback(teacher, tau=tau, alpha=alpha, labeled_dl=labeled_dl, labeled_tfm=train_tfm, scale_by_tau2=scale_by_tau2),
-           ParamScheduler({'lr': warmup_cosine(lr, warmup_frac)})] + list(cbs or [])
+           ParamScheduler({'lr': warmup_cosine(lr, warmup_frac)})] + precision_callbacks(precision, getattr(dls, 'device', None)) + list(cbs or [])
     return Learner(dls, student, loss_func=DistillLoss(tau, scale_by_tau2), opt_func=LARS, lr=lr, wd=wd,
                    metrics=accuracy, cbs=cbs, **kwargs)

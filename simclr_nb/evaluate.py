@@ -7,13 +7,16 @@ Docs: https://simclr-nb.github.io/simclr_nb/evaluate.html.md"""
 
 # %% ../nbs/05_evaluate.ipynb #2a34bf68
 from __future__ import annotations
+import math
+from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .augment import to_float, resize_to
 
 # %% auto #0
-__all__ = ['images_to_float', 'extract_features', 'knn_predict', 'knn_accuracy', 'accuracy']
+__all__ = ['VERDICTS', 'images_to_float', 'extract_features', 'knn_predict', 'knn_accuracy', 'accuracy', 'Spread', 'spread',
+           'Verdict', 'verdict']
 
 # %% ../nbs/05_evaluate.ipynb #b029ca54
 def _default_device(model:nn.Module):
@@ -84,3 +87,75 @@ def accuracy(model:nn.Module, x:torch.Tensor, y:torch.Tensor, bs:int=512, size:i
     if len(x) != len(y): raise ValueError(f"{len(x)} images but {len(y)} labels")
     logits = extract_features(model, x, bs=bs, size=size, device=device)
     return (logits.argmax(1) == y.long().cpu()).float().mean().item()
+
+# %% ../nbs/05_evaluate.ipynb #7bbdfce0
+@dataclass
+class Spread:
+    "Values of one quantity over seeds (`{seed: value}`), with their mean and sample standard deviation."
+    values: dict
+    @property
+    def n(self) -> int: return len(self.values)
+    @property
+    def mean(self) -> float: return sum(self.values.values()) / self.n if self.n else float('nan')
+    @property
+    def std(self) -> float:
+        "Sample standard deviation (n - 1 in the denominator); nan for fewer than 2 seeds."
+        if self.n < 2: return float('nan')
+        m = self.mean
+        return math.sqrt(sum((v - m) ** 2 for v in self.values.values()) / (self.n - 1))
+    def fmt(self, scale:float=100., digits:int=1) -> str:
+        "'mean ± std' (times `scale`, e.g. 100 for percent), or the single value for one seed."
+        if self.n == 0: return 'n/a'
+        if self.n == 1: return f"{scale * self.mean:.{digits}f}"
+        return f"{scale * self.mean:.{digits}f} ± {scale * self.std:.{digits}f}"
+    def to_dict(self) -> dict:
+        return dict(mean=self.mean, std=self.std if self.n > 1 else None, n=self.n, values={str(k): v for k, v in self.values.items()})
+
+def spread(values) -> Spread:
+    "A `Spread` from `{seed: value}`, a list of values (seeds 0, 1, ...), or a `Spread`."
+    if isinstance(values, Spread): return values
+    if isinstance(values, dict): return Spread(dict(values))
+    return Spread(dict(enumerate(values)))
+
+# %% ../nbs/05_evaluate.ipynb #8c9769af
+VERDICTS = ('holds', 'does not hold', 'not resolved')
+
+@dataclass
+class Verdict:
+    "The outcome of comparing `a` with `b + margin` over seeds: `difference` = mean(a) - mean(b), its standard error, and the outcome."
+    outcome: str          # 'holds', 'does not hold' or 'not resolved'
+    difference: float     # mean of a minus mean of b (not minus the margin)
+    se: float             # standard error of the difference (nan with fewer than 2 seeds on a side)
+    margin: float         # the claim is a > b + margin
+    paired: bool
+    n: int                # seeds (pairs when paired)
+    def __str__(self):
+        se = '' if math.isnan(self.se) else f" ± {100 * self.se:.1f} (SE{', paired' if self.paired else ''})"
+        why = {'not resolved': ' at this size' if not math.isnan(self.se) else ' (one seed: no spread to judge by)'}.get(self.outcome, '')
+        return f"{100 * self.difference:+.1f}{se} points over {self.n} seed{'s' * (self.n != 1)}: {self.outcome}{why}"
+    def to_dict(self) -> dict:
+        return dict(outcome=self.outcome, difference=self.difference, se=None if math.isnan(self.se) else self.se,
+                    margin=self.margin, paired=self.paired, n=self.n, text=str(self))
+
+def verdict(a, b=0., margin:float=0., k:float=2., paired:bool|None=None) -> Verdict:
+    """Does `a` beat `b + margin`? `a`, `b`: values over seeds (`{seed: value}`, lists or `Spread`s; `b` may be a number).
+    Paired (per-seed differences) when both are dicts over the same >= 2 seeds, unless `paired=False`. The claim holds
+    when the difference minus `margin` exceeds `k` standard errors, does not hold below `-k` SE, else is not resolved."""
+    if not isinstance(b, (dict, list, tuple, Spread)): b = {s: float(b) for s in spread(a).values}
+    a, b = spread(a), spread(b)
+    if a.n == 0 or b.n == 0: raise ValueError(f"verdict needs values on both sides; got {a.n} and {b.n}")
+    same = set(a.values) == set(b.values) and a.n >= 2
+    if paired is None: paired = same
+    if paired and not same: raise ValueError(f"a paired verdict needs the same >= 2 seeds on both sides; got {sorted(a.values)} and {sorted(b.values)}")
+    if paired:
+        d = spread({s: a.values[s] - b.values[s] for s in a.values})
+        diff, se, n = d.mean, d.std / math.sqrt(d.n), d.n
+    else:
+        diff, n = a.mean - b.mean, min(a.n, b.n)
+        se = math.sqrt(a.std ** 2 / a.n + b.std ** 2 / b.n) if min(a.n, b.n) >= 2 else float('nan')
+    excess = diff - margin
+    if math.isnan(se): outcome = 'not resolved'
+    elif excess > k * se: outcome = 'holds'
+    elif excess < -k * se: outcome = 'does not hold'
+    else: outcome = 'not resolved'
+    return Verdict(outcome, diff, se, margin, paired, n)

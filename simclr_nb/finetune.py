@@ -13,16 +13,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastai.learner import Learner
 from fastai.callback.core import Callback
-from fastai.callback.schedule import ParamScheduler
+from fastai.callback.schedule import ParamScheduler, combined_cos
+from fastai.optimizer import Adam
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from .models import FineTuneNet, ProjectionHead, build_encoder
-from .augment import AugmentBatch, CropFlip
+from .augment import AugmentBatch, CropFlip, TranslateFlip
 from .optim import LARS, scale_lr, warmup_cosine
 from .evaluate import extract_features
+from .precision import precision_callbacks
 
 # %% auto #0
-__all__ = ['finetune_epochs', 'LARSExclude', 'finetune_learner', 'supervised_learner', 'LinearEval', 'linear_eval']
+__all__ = ['OPTIMIZERS', 'SCHEDULES', 'finetune_epochs', 'LARSExclude', 'finetune_learner', 'supervised_learner', 'LinearEval',
+           'linear_eval']
 
 # %% ../nbs/07_finetune.ipynb #c6fd3f0a
 def finetune_epochs(fraction: float,            # labeled fraction of the training set, in (0, 1]
@@ -53,26 +56,35 @@ class LARSExclude(Callback):
 # %% ../nbs/07_finetune.ipynb #7e1f33af
 def _batch_size(dls): return dls.train.bs
 
+OPTIMIZERS = ('lars', 'adam')
+SCHEDULES = ('cosine', 'one_cycle', 'constant')
+
 def finetune_learner(dls,                       # `labeled_dls`: train (x, y) on the labeled subset, valid = test split
                      model: nn.Module,          # `FineTuneNet` (pretrained encoder + head layers + zero-init classifier)
                      size: int,                 # image size the network sees (crop+flip output, validation resize)
-                     lr: float | None = None,   # default: 0.005 * sqrt(B), B = training batch size (official)
+                     lr: float | None = None,   # peak rate; default: `base_lr` scaled by the batch size (LARS) or `base_lr` itself (Adam)
                      wd: float = 0.,            # the official fine-tuning uses no weight decay
                      base_lr: float = 0.005,    # the official `learning_rate` for fine-tuning, scaled by `lr_scaling`
-                     lr_scaling: str = 'sqrt',  # 'sqrt' (v2) or 'linear' (B/256)
-                     schedule: str = 'cosine',  # 'cosine': no warm-up, cosine decay to 0 (official); 'constant'
+                     lr_scaling: str = 'sqrt',  # 'sqrt' (v2) or 'linear' (B/256); LARS only
+                     schedule: str = 'cosine',  # 'cosine': no warm-up, cosine decay to 0 (official); 'one_cycle' (fastai); 'constant'
+                     opt: str = 'lars',         # 'lars' (official) or 'adam' (fastai's Adam with decoupled weight decay, i.e. AdamW)
                      exclude_classifier: bool = True, # keep the new classifier out of LARS adaptation/decay (official)
                      train_tfm=None,            # training augmentation on the uint8 batch; default `CropFlip(size)` (official crop+flip)
+                     precision: str = 'fp32',   # 'fp32', 'bf16' or 'auto' (`simclr_nb.precision`)
                      cbs=None,                  # more fastai callbacks
                      **kwargs,                  # passed to `Learner`
                     ) -> Learner:
     "A fastai `Learner` fine-tuning the whole network with cross-entropy, crop+flip, LARS, no weight decay (SimCLRv2)."
-    if schedule not in ('cosine', 'constant'): raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
-    if lr is None: lr = scale_lr(base_lr, _batch_size(dls), lr_scaling)
+    if schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {schedule!r}")
+    if opt not in OPTIMIZERS: raise ValueError(f"opt must be one of {', '.join(OPTIMIZERS)}; got {opt!r}")
+    if lr is None: lr = scale_lr(base_lr, _batch_size(dls), lr_scaling) if opt == 'lars' else base_lr
     train_tfm = CropFlip(size) if train_tfm is None else train_tfm
-    cbs = [AugmentBatch(train_tfm, valid_size=size)] + ([LARSExclude()] if exclude_classifier else []) + list(cbs or [])
+    cbs = ([AugmentBatch(train_tfm, valid_size=size)] + ([LARSExclude()] if exclude_classifier and opt == 'lars' else [])
+           + precision_callbacks(precision, getattr(dls, 'device', None)) + list(cbs or []))
     if schedule == 'cosine': cbs.append(ParamScheduler({'lr': warmup_cosine(lr, 0.)}))
-    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=LARS, lr=lr, wd=wd,
+    if schedule == 'one_cycle':   # fastai's fit_one_cycle: warm up over 25%, cosine down to lr/1e5; momentum 0.95 -> 0.85 -> 0.95
+        cbs.append(ParamScheduler({'lr': combined_cos(0.25, lr / 25, lr, lr / 1e5), 'mom': combined_cos(0.25, 0.95, 0.85, 0.95)}))
+    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=LARS if opt == 'lars' else Adam, lr=lr, wd=wd,
                    metrics=accuracy, cbs=cbs, **kwargs)
 
 # %% ../nbs/07_finetune.ipynb #d83c29fe
@@ -82,15 +94,19 @@ def supervised_learner(dls,                       # `labeled_dls` for the labele
                        size: int,                 # image size the network sees
                        ft_layer: int = 1,         # head layers kept, as in the fine-tuned network it is compared with
                        head_layers: int = 3,      # depth of the projection head the layers come from
-                       lr: float | None = None,   # default: `base_lr * sqrt(B)`
-                       wd: float = 1e-4,          # weight decay (LARS excludes BN parameters and biases)
-                       base_lr: float = 0.1,      # pretraining-style rate: from scratch needs larger steps
-                       **kwargs,                  # passed to `finetune_learner` (schedule, cbs, ...)
+                       lr: float | None = None,   # peak learning rate; default `base_lr`
+                       wd: float = 0.05,          # decoupled weight decay (AdamW)
+                       base_lr: float = 3e-3,     # Adam's peak rate (not scaled by the batch size)
+                       opt: str = 'adam',         # fastai's Adam (AdamW); 'lars' for the official optimiser
+                       schedule: str = 'one_cycle', # fastai's one-cycle
+                       train_tfm=None,            # default: pad-and-translate + flip (`TranslateFlip(size)`)
+                       **kwargs,                  # passed to `finetune_learner` (precision, cbs, ...)
                       ) -> Learner:
-    "Baseline: the fine-tuning network's architecture from random weights, trained on the same labels and crop+flip."
+    "Baseline: the fine-tuning network's architecture from random weights, on the same labels, trained the strong supervised way (AdamW, one-cycle, translate + flip)."
     encoder = build_encoder(spec)
     model = FineTuneNet(encoder, ProjectionHead(encoder.num_features, head_layers), n_classes, ft_layer)
-    return finetune_learner(dls, model, size, lr=lr, wd=wd, base_lr=base_lr, **kwargs)
+    train_tfm = TranslateFlip(size) if train_tfm is None else train_tfm
+    return finetune_learner(dls, model, size, lr=lr, wd=wd, base_lr=base_lr, opt=opt, schedule=schedule, train_tfm=train_tfm, **kwargs)
 
 # %% ../nbs/07_finetune.ipynb #823cb212
 @dataclass

@@ -6,32 +6,41 @@ Docs: https://simclr-nb.github.io/simclr_nb/pipeline.html.md"""
 
 # %% ../nbs/09_pipeline.ipynb #bc882d30
 from __future__ import annotations
-import copy, dataclasses, hashlib, json, math, shutil, time
+import copy, dataclasses, hashlib, json, math, os, shutil, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
 import torch
 from fastai.callback.core import Callback, CancelValidException
+from fastai.torch_core import set_seed
 
-from .data import load_dataset, label_fraction_split, LabelSplit, unlabeled_dls, labeled_dls, KNOWN_DATASETS
+from .data import (load_dataset, label_fraction_split, validation_split, LabelSplit, unlabeled_dls, labeled_dls,
+                            KNOWN_DATASETS)
 from .models import (simclrv2_resnet, ProjectionHead, ContrastiveNet, FineTuneNet, ClassifierNet, build_encoder,
                               save_checkpoint, load_checkpoint, count_parameters)
+from .evaluate import spread, verdict
 
 # %% auto #0
-__all__ = ['STAGES', 'METHODS', 'PipelineConfig', 'RunFolder', 'pretrain_stage', 'load_pretrained', 'ValidateLast',
-           'finetune_step_count', 'finetune_stage', 'supervised_stage', 'linear_stage', 'load_classifier',
-           'distill_stage', 'fraction_tag', 'markdown_table', 'PipelineResult', 'results_table', 'write_report',
+__all__ = ['REPORT_KEYS', 'STAGES', 'METHODS', 'PipelineConfig', 'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage',
+           'load_pretrained', 'Splits', 'make_splits', 'ValidateLast', 'finetune_step_count', 'finetune_stage',
+           'supervised_stage', 'linear_stage', 'load_classifier', 'distill_stage', 'fraction_tag', 'stage_key',
+           'markdown_table', 'PipelineResult', 'seed_values', 'summarize', 'results_table', 'claims', 'write_report',
            'run_pipeline']
 
 # %% ../nbs/09_pipeline.ipynb #8d7a37ff
 @dataclass
 class PipelineConfig:
-    "Everything a SimCLRv2 run depends on (saved as `config.json`)."
+    """Everything a SimCLRv2 run depends on (saved as `config.json`). The defaults are the recipe measured for small
+    images (8-32 px, see `bench/quality.py` and the recipe notebook); where they differ from the paper's ImageNet values
+    the comment says so and why."""
     dataset: str = 'digits'             # digits, fashion_mnist, cifar10, stl10 or folder
     data_root: str | None = None        # data folder (the image folder for `folder`)
     image_size: int = 8                 # size of the views the networks see (digits are 8x8)
     label_fractions: tuple = (0.01, 0.1)  # labeled fraction of the training images, per fine-tuning run
-    seed: int = 0
+    seed: int = 0                       # seed of the pretraining; one pretraining serves every seed of `seeds`
+    seeds: tuple = (0, 1, 2)            # label splits and downstream training: every accuracy is a mean ± std over these seeds
+    valid_fraction: float = 0.1         # class-balanced hold-out of the training images, never trained on with labels; settings are chosen on it (0: none)
+    precision: str = 'auto'             # 'auto' (bf16 on a CPU/GPU that runs it natively, else fp32), 'fp32' or 'bf16'
     # the teacher: a SimCLRv2 ResNet and its projection head
     depth: int = 18
     width: float = 0.25
@@ -46,15 +55,21 @@ class PipelineConfig:
     blur: bool = False                  # Gaussian blur (ImageNet only in the official code)
     memory: bool = False                # MoCo-style memory queue of extra negatives
     weight_decay: float = 1e-4
-    # stage 2: fine-tuning (and the supervised / linear baselines)
+    # stage 2: fine-tuning (LARS, no weight decay, cosine decay: the paper's optimiser)
     ft_layer: int = 1                   # fine-tune from this head layer (v2: 1 for 1%/10%, 0 for 100%)
     finetune_steps: int = 300           # optimizer steps per fine-tuning run (at least; see finetune_epochs)
     finetune_epochs: float = 0.0        # at least this many passes over the labeled subset (0: finetune_steps alone; paper: 60 at 1%, 30 at 10%)
     finetune_bs: int = 64
     finetune_lr: float = 0.05           # base lr, scaled by sqrt(batch size); the paper's 0.005 is for B=1024 and 60 epochs, too slow for a few hundred small steps
-    supervised_lr: float = 0.1          # base lr of the from-scratch baseline, scaled by sqrt(batch size) (pretraining's rate)
-    crop_min_area: float = 0.5          # smallest crop area of the crop+flip of fine-tuning and distillation (paper: 0.08 at 224 px)
+    ft_augment: str = 'flip'            # 'none', 'flip', 'translate' or 'crop' (paper: crop+flip, made for 224 px; a crop costs ~6 points at 8 px)
+    crop_min_area: float = 0.5          # smallest crop area when an augmentation is 'crop' (paper: 0.08 at 224 px)
     baselines: bool = True              # also train supervised-from-scratch and linear evaluation
+    # the supervised-from-scratch baseline: trained the strong supervised way, not with the fine-tuning recipe
+    supervised_lr: float = 3e-3         # peak rate of fastai's Adam (AdamW) with the one-cycle schedule
+    supervised_wd: float = 0.05         # decoupled weight decay
+    supervised_steps: int = 300         # optimizer steps (at least; see supervised_epochs)
+    supervised_epochs: float = 0.0      # at least this many passes over the labeled subset
+    supervised_augment: str = 'translate'  # pad-and-translate + flip, the small-image standard
     # stage 3: distillation
     distill_epochs: int = 30
     distill_bs: int = 128
@@ -64,37 +79,54 @@ class PipelineConfig:
     self_distill: bool = True
     student_depth: int | None = 18      # smaller student (None: no big-to-small distillation)
     student_width: float = 0.125
+    distill_augment: str = 'flip'       # paper: crop+flip, as fine-tuning
+    distill_init: str = 'random'        # the same-size student starts from 'random' weights (paper) or the 'pretrained' encoder
+    distill_alpha: float = 1.0          # weight of the distillation loss; < 1 adds (1 - alpha) x the label loss on the labeled subset (paper: 1)
+    distill_seeds: int = 0              # distil the teachers of the first N seeds only (0: every seed)
 
     def validate(self):
         "Check the values; raise `ValueError` naming the first problem."
+        from simclr_nb.augment import LIGHT_AUGMENTS
+        from simclr_nb.precision import PRECISIONS
         if self.dataset.lower().replace('-', '_') not in KNOWN_DATASETS:
             raise ValueError(f"Unknown dataset {self.dataset!r}. Known datasets: {', '.join(KNOWN_DATASETS)}")
         fr = tuple(self.label_fractions)
         if not fr: raise ValueError("label_fractions is empty: give at least one, e.g. (0.01, 0.1)")
         for f in fr:
             if not 0 < float(f) <= 1: raise ValueError(f"label fraction {f} is out of range: each must be in (0, 1] (0.01 = 1% of the labels)")
+        seeds = tuple(self.seeds)
+        if not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and s >= 0 for s in seeds):
+            raise ValueError(f"seeds must be distinct integers >= 0, at least one (3 or more for a spread); got {self.seeds!r}")
+        if not 0 <= self.valid_fraction < 1: raise ValueError(f"valid_fraction must be in [0, 1); got {self.valid_fraction}")
+        if self.precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
         if not 0 <= self.ft_layer <= self.head_layers:
             raise ValueError(f"ft_layer={self.ft_layer} is above the projection head's depth: the head has {self.head_layers} layers, "
                              f"so ft_layer must be in 0..{self.head_layers}")
-        for k in ('pretrain_epochs', 'finetune_steps', 'finetune_epochs', 'distill_epochs'):
+        for k in ('pretrain_epochs', 'finetune_steps', 'finetune_epochs', 'supervised_steps', 'supervised_epochs', 'distill_epochs', 'distill_seeds'):
             if getattr(self, k) < 0: raise ValueError(f"{k} must be >= 0; got {getattr(self, k)}")
         for k in ('pretrain_bs', 'finetune_bs', 'distill_bs', 'image_size'):
             if getattr(self, k) < 2: raise ValueError(f"{k} must be at least 2; got {getattr(self, k)}")
+        for k in ('ft_augment', 'supervised_augment', 'distill_augment'):
+            if getattr(self, k) not in LIGHT_AUGMENTS: raise ValueError(f"{k} must be one of {', '.join(LIGHT_AUGMENTS)}; got {getattr(self, k)!r}")
         if not 0 < self.crop_min_area <= 1: raise ValueError(f"crop_min_area must be in (0, 1]; got {self.crop_min_area}")
+        if self.distill_init not in ('random', 'pretrained'): raise ValueError(f"distill_init must be 'random' or 'pretrained'; got {self.distill_init!r}")
+        if not 0 <= self.distill_alpha <= 1: raise ValueError(f"distill_alpha must be in [0, 1]; got {self.distill_alpha}")
         if self.temperature <= 0 or self.tau_self <= 0 or self.tau_small <= 0: raise ValueError("temperatures must be > 0")
         return self
 
     def to_dict(self):
-        d = asdict(self); d['label_fractions'] = [float(f) for f in self.label_fractions]
+        d = asdict(self); d['label_fractions'] = [float(f) for f in self.label_fractions]; d['seeds'] = [int(s) for s in self.seeds]
         return d
 
     @classmethod
     def from_dict(cls, d):
+        if not isinstance(d, dict): raise ValueError(f"a configuration must be a JSON object of settings; got a {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown: raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(names)}")
         d = dict(d)
         if 'label_fractions' in d: d['label_fractions'] = tuple(float(f) for f in d['label_fractions'])
+        if 'seeds' in d: d['seeds'] = tuple(int(s) for s in d['seeds'])
         return cls(**d)
 
     def config_hash(self):
@@ -108,6 +140,10 @@ class PipelineConfig:
         if self.student_depth is None: return None
         return dict(depth=self.student_depth, width=self.student_width, sk=False, small_images=self.image_size <= 32, in_channels=in_channels)
 
+    def distilled_seeds(self) -> tuple:
+        "The seeds whose teachers are distilled."
+        return tuple(self.seeds)[:self.distill_seeds or None]
+
 # %% ../nbs/09_pipeline.ipynb #336ae659
 def _atomic_write(path, text):
     tmp = Path(path).with_suffix(Path(path).suffix + '.tmp')
@@ -120,10 +156,20 @@ def _with_defaults(d:dict) -> dict:
     "A saved config completed with today's defaults: a field added since the run was made does not count as a change."
     return {**PipelineConfig().to_dict(), **d}
 
+REPORT_KEYS = ('summary', 'claims')   # keys of metrics.json written by the report, not by a stage
+
+@dataclass
+class StageEvent:
+    "What `RunFolder.run_stage` tells `on_event` listeners: a stage `key` was 'started', 'trained' or 'reused'."
+    key: str
+    status: str                 # 'started', 'trained' or 'reused'
+    metrics: dict | None = None # the stage's metrics (None when started)
+    path: Path | None = None    # the run folder
+
 class RunFolder:
-    "The output folder of one pipeline run: config, metrics, checkpoints; reuses finished stages."
-    def __init__(self, out, cfg:PipelineConfig, force:bool=False, log=print):
-        self.path, self.cfg, self.force, self.log = Path(out), cfg, force, log
+    "The output folder of one pipeline run: config, metrics, checkpoints; reuses finished stages and reports each as a `StageEvent`."
+    def __init__(self, out, cfg:PipelineConfig, force:bool=False, log=print, on_event=None):
+        self.path, self.cfg, self.force, self.log, self.on_event = Path(out), cfg, force, log, on_event
         self.path.mkdir(parents=True, exist_ok=True)
         cfg_file = self.path/'config.json'
         if cfg_file.exists():
@@ -151,47 +197,75 @@ class RunFolder:
 
     def ckpt(self, key): return self.path/f'{key}.pth'
 
-    def done(self, key): return key in self.metrics and self.ckpt(key).exists()
+    def done(self, key): return key in self.metrics and key not in REPORT_KEYS and self.ckpt(key).exists()
+
+    def save_metrics(self): _atomic_write(self.path/'metrics.json', json.dumps(self.metrics, indent=2))
+
+    def _emit(self, key, status, metrics=None):
+        if status != 'started': self.status[key] = status
+        if self.on_event is not None: self.on_event(StageEvent(key, status, metrics, self.path))
 
     def run_stage(self, key, fn, describe=''):
         "Run `fn()` (which saves `self.ckpt(key)` and returns a dict of metrics) unless stage `key` is finished."
         if self.done(key):
-            self.status[key] = 'reused'
             self.log(f"[{key}] reused: {self._summary(self.metrics[key])}")
+            self._emit(key, 'reused', self.metrics[key])
             return self.metrics[key]
+        self._emit(key, 'started')
         t0 = time.time()
         res = dict(fn())
         res['wall_s'] = round(time.time() - t0, 1)
         self.metrics[key] = res
-        _atomic_write(self.path/'metrics.json', json.dumps(self.metrics, indent=2))
-        self.status[key] = 'trained'
+        self.save_metrics()
         self.log(f"[{key}] {describe}{' ' if describe else ''}{self._summary(res)}")
+        self._emit(key, 'trained', res)
         return res
 
     @staticmethod
     def _summary(res):
-        parts = [f"{k}={v:.4f}" if isinstance(v, float) and k != 'wall_s' else None for k, v in res.items() if k in ('accuracy', 'knn_accuracy', 'final_loss')]
-        return ', '.join(p for p in parts if p) + f" ({res.get('wall_s', 0):.1f} s)"
+        parts = [f"{k}={v:.4f}" for k, v in res.items() if k in ('accuracy', 'valid_accuracy', 'knn_accuracy', 'final_loss') and isinstance(v, float)]
+        return ', '.join(parts) + f" ({res.get('wall_s', 0):.1f} s)"
+
+def share_stages(src, dst, keys):
+    """Give run folder `dst` the finished stages `keys` of run folder `src` (hard links, or copies), so that they are
+    reused, not retrained: e.g. one pretraining serving runs that differ only in fine-tuning settings."""
+    src, dst = Path(src), Path(dst)
+    sm = json.loads((src/'metrics.json').read_text()) if (src/'metrics.json').exists() else {}
+    dst.mkdir(parents=True, exist_ok=True)
+    dm = json.loads((dst/'metrics.json').read_text()) if (dst/'metrics.json').exists() else {}
+    changed = False
+    for k in keys:
+        if k not in sm or not (src/f'{k}.pth').exists():
+            raise ValueError(f"{src} has no finished stage {k!r} to share: run it there first")
+        if k in dm and (dst/f'{k}.pth').exists():
+            if dm[k].get('wall_s') == sm[k].get('wall_s'): continue
+            raise ValueError(f"{dst} was built on another {k!r} than the one now in {src}: its later stages would mix the two. "
+                             "Start it over (force=True / --force: the old results are kept in a previous-* folder) or use another folder")
+        (dst/f'{k}.pth').unlink(missing_ok=True)
+        try: os.link(src/f'{k}.pth', dst/f'{k}.pth')
+        except OSError: shutil.copy2(src/f'{k}.pth', dst/f'{k}.pth')
+        dm[k] = {**sm[k], 'shared_from': str(src)}; changed = True
+    if changed: _atomic_write(dst/'metrics.json', json.dumps(dm, indent=2))
 
 # %% ../nbs/09_pipeline.ipynb #862616f7
-def _seed_all(seed):
-    import random, numpy as np
-    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
-
-def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_split:LabelSplit, device=None):
-    "Stage 1: contrastive pretraining of encoder + projection head on every training image; kNN accuracy monitored."
+def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries, device=None):
+    """Stage 1: contrastive pretraining of encoder + projection head on every training image (labels unused); the kNN
+    accuracy is monitored with `knn_bank` (labeled training indices) as memory bank and `knn_queries` as queries
+    (the validation hold-out: no choice is ever made on the test split)."""
     from simclr_nb.augment import SimCLRAugment
     from simclr_nb.pretrain import pretrain_learner, fit_pretrain, KNNMonitor, pretrain_history, plot_pretrain
-    _seed_all(cfg.seed)
+    from simclr_nb.precision import resolve_precision
+    set_seed(cfg.seed)
     spec = cfg.teacher_spec(data.n_channels)
     encoder = build_encoder(spec)
     model = ContrastiveNet(encoder, ProjectionHead(encoder.num_features, cfg.head_layers))
     dls = unlabeled_dls(data, bs=cfg.pretrain_bs, device=device)
     aug = SimCLRAugment(cfg.image_size, strength=cfg.color_strength, blur=cfg.blur)
-    lab = knn_split.labeled
-    knn = KNNMonitor(data.train_x[lab], data.train_y[lab], data.test_x, data.test_y, size=cfg.image_size)
+    qx, qy = knn_queries
+    knn = KNNMonitor(data.train_x[knn_bank], data.train_y[knn_bank], qx, qy, size=cfg.image_size)
+    precision = resolve_precision(cfg.precision, dls.device)
     learn = pretrain_learner(dls, model, aug, base_lr=cfg.pretrain_lr, wd=cfg.weight_decay, temperature=cfg.temperature,
-                             memory=cfg.memory, knn=knn, path=rf.path/'pretrain_state')
+                             memory=cfg.memory, knn=knn, path=rf.path/'pretrain_state', precision=precision)
     model.to(dls.device)
     knn.learn = learn
     knn_init = knn.knn_accuracy(model)
@@ -203,9 +277,9 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_split:LabelSplit,
     save_checkpoint(rf.ckpt('pretrain'), model, spec=spec, head_layers=cfg.head_layers, stage='pretrain')
     train_loss = [float(v) for v in col('train_loss')]
     knn_hist = [float(v) for v in col('knn_acc')]
-    return dict(knn_accuracy=knn_hist[-1] if knn_hist else knn.knn_accuracy(model), knn_at_init=knn_init,
+    return dict(knn_accuracy=knn_hist[-1] if knn_hist else knn.knn_accuracy(model), knn_at_init=knn_init, knn_on='valid',
                 final_loss=train_loss[-1] if train_loss else float('nan'), loss_per_epoch=train_loss,
-                knn_per_epoch=knn_hist, epochs=cfg.pretrain_epochs, parameters=count_parameters(model))
+                knn_per_epoch=knn_hist, epochs=cfg.pretrain_epochs, parameters=count_parameters(model), precision=precision)
 
 def load_pretrained(rf:RunFolder, device=None):
     "The pretrained `ContrastiveNet` saved by `pretrain_stage`."
@@ -215,69 +289,96 @@ def load_pretrained(rf:RunFolder, device=None):
     model.load_state_dict(ck['state_dict'])
     return model if device is None else model.to(device)
 
-def _test_accuracy(model, data, cfg, device=None):
+@dataclass
+class Splits:
+    "The images of one run: the validation hold-out and, per label fraction and seed, the labeled subset."
+    valid: torch.Tensor                 # training indices held out for validation (empty: none)
+    labeled: dict                       # {(fraction, seed): LabelSplit}
+
+def make_splits(cfg:PipelineConfig, data) -> Splits:
+    "The validation hold-out (fixed) and a class-balanced labeled subset per label fraction and seed, drawn outside it."
+    valid = validation_split(data.train_y, cfg.valid_fraction) if cfg.valid_fraction > 0 else torch.zeros(0, dtype=torch.long)
+    return Splits(valid, {(f, s): label_fraction_split(data.train_y, fraction=f, seed=s, exclude=valid)
+                          for f in cfg.label_fractions for s in cfg.seeds})
+
+def _accuracies(model, data, cfg, valid, device=None) -> dict:
+    "Test accuracy (`accuracy`) and, when there is a hold-out, validation accuracy (`valid_accuracy`)."
     from simclr_nb.evaluate import accuracy
-    return float(accuracy(model, data.test_x, data.test_y, size=cfg.image_size, device=device))
+    res = dict(accuracy=float(accuracy(model, data.test_x, data.test_y, size=cfg.image_size, device=device)))
+    if len(valid): res['valid_accuracy'] = float(accuracy(model, data.train_x[valid], data.train_y[valid], size=cfg.image_size, device=device))
+    return res
 
 class ValidateLast(Callback):
-    "Skip fastai's validation pass except after the last epoch: the stages measure the test accuracy once, at the end."
+    "Skip fastai's validation pass except after the last epoch: the stages measure the accuracies once, at the end."
     def before_validate(self):
         if self.epoch < self.n_epoch - 1: raise CancelValidException
 
-def finetune_step_count(cfg:PipelineConfig, n_labeled:int) -> int:
-    "Optimizer steps of a fine-tuning (or supervised) run: `finetune_steps`, or more when `finetune_epochs` passes over `n_labeled` images need more."
+def finetune_step_count(cfg:PipelineConfig, n_labeled:int, kind:str='finetune') -> int:
+    "Optimizer steps of a fine-tuning (`kind='finetune'`) or supervised run: its `_steps`, or more when its `_epochs` passes over `n_labeled` images need more."
+    steps, epochs = getattr(cfg, f'{kind}_steps'), getattr(cfg, f'{kind}_epochs')
     per_pass = max(1, n_labeled // min(cfg.finetune_bs, n_labeled))
-    return max(cfg.finetune_steps, math.ceil(cfg.finetune_epochs * per_pass))
+    return max(steps, math.ceil(epochs * per_pass))
 
-def _labeled_schedule(data, split, cfg, device, min_batches:int=20):
+def _labeled_schedule(data, split, cfg, device, kind='finetune', min_batches:int=20):
     "Labeled DataLoaders with enough passes per fastai epoch for >= `min_batches` steps, and the fastai epochs giving `finetune_step_count` steps"
     n = len(split.labeled); bs = min(cfg.finetune_bs, n)
     per_pass = max(1, n // bs)
     passes = max(1, math.ceil(min_batches / per_pass))
     dls = labeled_dls(data, split, bs=cfg.finetune_bs, device=device, passes=passes)
-    return dls, max(1, math.ceil(finetune_step_count(cfg, n) / len(dls.train)))
+    return dls, max(1, math.ceil(finetune_step_count(cfg, n, kind) / len(dls.train)))
 
-def _light_crop(cfg):
-    from simclr_nb.augment import CropFlip
-    return CropFlip(cfg.image_size, scale=(cfg.crop_min_area, 1.0))
+def _augment(cfg, kind):
+    from simclr_nb.augment import light_augment
+    return light_augment(getattr(cfg, f'{kind}_augment'), cfg.image_size, crop_min_area=cfg.crop_min_area)
 
 # %% ../nbs/09_pipeline.ipynb #ca44b022
-def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None):
+def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
     "Stage 2: fine-tune the whole pretrained network from head layer `cfg.ft_layer` on the labeled subset (the teacher)."
     from simclr_nb.finetune import finetune_learner
-    _seed_all(cfg.seed)
+    from simclr_nb.precision import resolve_precision
+    set_seed(seed)
     pre = load_pretrained(rf)
     model = FineTuneNet(pre.encoder, pre.head, data.n_classes, cfg.ft_layer)
     dls, epochs = _labeled_schedule(data, split, cfg, device)
-    learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_lr, train_tfm=_light_crop(cfg))
+    precision = resolve_precision(cfg.precision, dls.device)
+    learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_lr, train_tfm=_augment(cfg, 'ft'), precision=precision)
     with learn.no_logging(): learn.fit(epochs, cbs=ValidateLast())
     save_checkpoint(rf.ckpt(key), model, spec=pre.spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
-                    n_classes=data.n_classes, stage='finetune')
-    return dict(accuracy=_test_accuracy(model, data, cfg, device), epochs=epochs, steps=epochs * len(dls.train), n_labeled=len(split.labeled))
+                    n_classes=data.n_classes, image_size=cfg.image_size, stage='finetune')
+    return dict(_accuracies(model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(dls.train),
+                n_labeled=len(split.labeled), precision=precision)
 
-def supervised_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None):
-    "Baseline: the fine-tuning network's architecture from random weights, same labels, same number of steps."
+def supervised_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
+    "Baseline: the fine-tuning network's architecture from random weights, same labels, trained the strong supervised way (AdamW, one-cycle, translate + flip)."
     from simclr_nb.finetune import supervised_learner
-    _seed_all(cfg.seed)
+    from simclr_nb.precision import resolve_precision
+    set_seed(seed)
     spec = cfg.teacher_spec(data.n_channels)
-    dls, epochs = _labeled_schedule(data, split, cfg, device)
+    dls, epochs = _labeled_schedule(data, split, cfg, device, kind='supervised')
+    precision = resolve_precision(cfg.precision, dls.device)
     learn = supervised_learner(dls, spec, data.n_classes, cfg.image_size, ft_layer=cfg.ft_layer, head_layers=cfg.head_layers,
-                               base_lr=cfg.supervised_lr, train_tfm=_light_crop(cfg))
+                               base_lr=cfg.supervised_lr, wd=cfg.supervised_wd, train_tfm=_augment(cfg, 'supervised'), precision=precision)
     with learn.no_logging(): learn.fit(epochs, cbs=ValidateLast())
     save_checkpoint(rf.ckpt(key), learn.model, spec=spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
-                    n_classes=data.n_classes, stage='supervised')
-    return dict(accuracy=_test_accuracy(learn.model, data, cfg, device), epochs=epochs, steps=epochs * len(dls.train), n_labeled=len(split.labeled))
+                    n_classes=data.n_classes, image_size=cfg.image_size, stage='supervised')
+    return dict(_accuracies(learn.model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(dls.train),
+                n_labeled=len(split.labeled), precision=precision)
 
-def linear_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None):
+def linear_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
     "Baseline: a linear classifier on the frozen pretrained encoder's features (linear evaluation)."
     from simclr_nb.finetune import linear_eval
+    from simclr_nb.evaluate import extract_features
     pre = load_pretrained(rf, device)
     lab = split.labeled
     res = linear_eval(pre.encoder, data.train_x[lab], data.train_y[lab], data.test_x, data.test_y, size=cfg.image_size,
                       n_classes=data.n_classes, device=device)
     sd = {'weight': res.classifier.weight.detach(), 'bias': res.classifier.bias.detach(), 'mean': res.mean, 'std': res.std}
-    save_checkpoint(rf.ckpt(key), sd, spec=pre.spec, stage='linear')
-    return dict(accuracy=float(res.test_accuracy), train_accuracy=float(res.train_accuracy), n_labeled=len(lab))
+    save_checkpoint(rf.ckpt(key), sd, spec=pre.spec, image_size=cfg.image_size, stage='linear')
+    out = dict(accuracy=float(res.test_accuracy), train_accuracy=float(res.train_accuracy), seed=seed, n_labeled=len(lab))
+    if len(valid):
+        with torch.no_grad(): pred = res.logits(extract_features(pre.encoder, data.train_x[valid], size=cfg.image_size, device=device)).argmax(1)
+        out['valid_accuracy'] = (pred == data.train_y[valid].long()).float().mean().item()
+    return out
 
 def load_classifier(path, device=None):
     "Any classifier checkpoint of a run (fine-tuned, supervised, distilled) as a ready `nn.Module`, with its metadata."
@@ -291,18 +392,25 @@ def load_classifier(path, device=None):
     model.load_state_dict(ck['state_dict'])
     return (model if device is None else model.to(device)), ck
 
-def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:str, student_spec:dict, tau:float, device=None):
-    "Stage 3: a student (no projection head, random init) learns the teacher's soft labels on every unlabeled image."
+def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:str, student_spec:dict, tau:float, device=None,
+                  seed:int=0, valid=(), split:LabelSplit|None=None, init:str='random'):
+    """Stage 3: a student (no projection head) learns the teacher's soft labels on every training image, labels unused;
+    `init='pretrained'` starts a same-size student from the pretrained encoder; `cfg.distill_alpha < 1` mixes in the label loss on `split`."""
     from simclr_nb.distill import distill_learner
-    _seed_all(cfg.seed)
+    from simclr_nb.precision import resolve_precision
+    set_seed(seed)
     teacher, _ = load_classifier(rf.ckpt(teacher_key))
-    student = ClassifierNet(build_encoder(student_spec), data.n_classes)
+    encoder = load_pretrained(rf).encoder if init == 'pretrained' else build_encoder(student_spec)
+    student = ClassifierNet(encoder, data.n_classes)
     dls = unlabeled_dls(data, bs=cfg.distill_bs, device=device)
-    learn = distill_learner(dls, student, teacher, cfg.image_size, tau=tau, base_lr=cfg.distill_lr, train_tfm=_light_crop(cfg))
+    precision = resolve_precision(cfg.precision, dls.device)
+    labeled_dl = labeled_dls(data, split, bs=cfg.finetune_bs, device=device).train if cfg.distill_alpha < 1 else None
+    learn = distill_learner(dls, student, teacher, cfg.image_size, tau=tau, alpha=cfg.distill_alpha, labeled_dl=labeled_dl,
+                            base_lr=cfg.distill_lr, train_tfm=_augment(cfg, 'distill'), precision=precision)
     with learn.no_logging(): learn.fit(cfg.distill_epochs, cbs=ValidateLast())
-    save_checkpoint(rf.ckpt(key), student, spec=student_spec, n_classes=data.n_classes, tau=tau, stage='distill')
-    return dict(accuracy=_test_accuracy(student, data, cfg, device), tau=tau, epochs=cfg.distill_epochs,
-                parameters=count_parameters(student))
+    save_checkpoint(rf.ckpt(key), student, spec=student_spec, n_classes=data.n_classes, tau=tau, image_size=cfg.image_size, stage='distill')
+    return dict(_accuracies(student, data, cfg, valid, device), seed=seed, tau=tau, epochs=cfg.distill_epochs, init=init,
+                alpha=cfg.distill_alpha, parameters=count_parameters(student), precision=precision)
 
 # %% ../nbs/09_pipeline.ipynb #3a0b64c2
 STAGES = ('pretrain', 'supervised', 'linear', 'finetune', 'distill')
@@ -312,113 +420,156 @@ METHODS = {'supervised': 'supervised from scratch', 'linear': 'linear eval (froz
 
 def fraction_tag(f): return f"{float(f) * 100:g}pct"
 
+def stage_key(method:str, fraction:float, seed:int) -> str:
+    "The metrics/checkpoint key of one stage: e.g. `finetune_1pct_seed0`."
+    return f"{method}_{fraction_tag(fraction)}_seed{seed}"
+
 def markdown_table(df):
     "A pandas DataFrame as a GitHub markdown table (without needing `tabulate`)"
     cols = [''] + [str(c) for c in df.columns]
     rows = ['| ' + ' | '.join(cols) + ' |', '|' + '|'.join(['---'] + ['---:'] * len(df.columns)) + '|']
-    for idx, r in df.iterrows(): rows.append('| ' + ' | '.join([str(idx)] + ['' if v != v else f'{v:g}' for v in r.tolist()]) + ' |')
+    fmt = lambda v: '' if (isinstance(v, float) and v != v) or v is None else (f'{v:g}' if isinstance(v, (int, float)) else str(v))
+    for idx, r in df.iterrows(): rows.append('| ' + ' | '.join([str(idx)] + [fmt(v) for v in r.tolist()]) + ' |')
     return '\n'.join(rows)
 
 @dataclass
 class PipelineResult:
-    "What `run_pipeline` returns: the folder, the metrics, which stages trained or were reused, and the report table."
+    "What `run_pipeline` returns: the folder, the metrics, which stages trained or were reused, the report table and the claims."
     path: Path
     metrics: dict
     status: dict
-    table: object   # pandas DataFrame: methods x label fractions
+    table: object   # pandas DataFrame: methods x label fractions, 'mean ± std' test accuracy (%)
+    claims: list    # dicts: claim, fraction, and the `Verdict` fields
 
-def results_table(cfg:PipelineConfig, metrics:dict):
-    "Test accuracy (%) per method (rows) and label fraction (columns)"
+def seed_values(cfg:PipelineConfig, metrics:dict, method:str, fraction:float, field:str='accuracy', seeds=None) -> dict:
+    "`{seed: value}` of `field` for one method and label fraction, over the finished seeds (of `seeds`, default all)."
+    return {s: metrics[k][field] for s in (cfg.seeds if seeds is None else seeds)
+            if (k := stage_key(method, fraction, s)) in metrics and field in metrics[k]}
+
+def summarize(cfg:PipelineConfig, metrics:dict) -> dict:
+    "`{method: {fraction tag: {'test': Spread dict, 'valid': Spread dict}}}` over the seeds."
+    out = {}
+    for m in METHODS:
+        for f in cfg.label_fractions:
+            t = seed_values(cfg, metrics, m, f)
+            if not t: continue
+            v = seed_values(cfg, metrics, m, f, 'valid_accuracy')
+            out.setdefault(m, {})[fraction_tag(f)] = dict(test=spread(t).to_dict(), **({'valid': spread(v).to_dict()} if v else {}))
+    return out
+
+def results_table(cfg:PipelineConfig, metrics:dict, field:str='accuracy'):
+    "Test (or `field`) accuracy (%) per method (rows) and label fraction (columns), as 'mean ± std' over the seeds."
     import pandas as pd
     cols = {}
     for f in cfg.label_fractions:
-        tag = fraction_tag(f)
-        cols[f'{float(f):.0%} labels'] = {name: round(100 * metrics[f'{m}_{tag}']['accuracy'], 1)
-                                          for m, name in METHODS.items() if f'{m}_{tag}' in metrics}
+        cols[f'{float(f):.0%} labels'] = {name: spread(v).fmt() for m, name in METHODS.items()
+                                          if (v := seed_values(cfg, metrics, m, f, field))}
     return pd.DataFrame(cols)
 
-def _claims(cfg, metrics):
-    lines = []
-    gains = []
-    for f in sorted(cfg.label_fractions):
-        tag = fraction_tag(f)
-        if f'finetune_{tag}' in metrics and f'supervised_{tag}' in metrics:
-            gains.append((f, 100 * (metrics[f'finetune_{tag}']['accuracy'] - metrics[f'supervised_{tag}']['accuracy'])))
-    if gains:
-        txt = ', '.join(f"{g:+.1f} points at {f:.0%}" for f, g in gains)
-        holds = all(g > 0 for _, g in gains) and (len(gains) < 2 or gains[0][1] > gains[-1][1])
-        lines.append(f"- (a) fine-tuned vs supervised from scratch: {txt} -> "
-                     + ("holds: pretraining helps, more with fewer labels." if holds else "does NOT fully hold on this run."))
-    for f in sorted(cfg.label_fractions):
-        tag = fraction_tag(f)
-        if f'distill_self_{tag}' in metrics and f'finetune_{tag}' in metrics:
-            d = 100 * (metrics[f'distill_self_{tag}']['accuracy'] - metrics[f'finetune_{tag}']['accuracy'])
-            lines.append(f"- (d) self-distilled student vs its teacher at {f:.0%}: {d:+.1f} points -> "
-                         + ("holds." if d > 0 else "does NOT hold on this run."))
-        if f'distill_small_{tag}' in metrics and f'finetune_{tag}' in metrics:
-            d = 100 * (metrics[f'distill_small_{tag}']['accuracy'] - metrics[f'finetune_{tag}']['accuracy'])
-            lines.append(f"- (d) smaller student vs the teacher at {f:.0%}: {d:+.1f} points.")
-    return lines
+def claims(cfg:PipelineConfig, metrics:dict) -> list:
+    "The paper's claims this run can check, each judged by `verdict` over the seeds (paired: the same label splits)."
+    out = []
+    def add(claim, fraction, a, b, margin=0.):
+        common = sorted(set(a) & set(b))
+        if not common: return
+        v = verdict({s: a[s] for s in common}, {s: b[s] for s in common}, margin=margin)
+        out.append(dict(claim=claim, fraction=fraction, **v.to_dict()))
+    vals = lambda m, f: seed_values(cfg, metrics, m, f)
+    fr = sorted(float(f) for f in cfg.label_fractions)
+    for f in fr: add('(a) pretrained + fine-tuned beats supervised from scratch', f, vals('finetune', f), vals('supervised', f))
+    if len(fr) >= 2:
+        gain = lambda f: {s: vals('finetune', f)[s] - vals('supervised', f)[s] for s in set(vals('finetune', f)) & set(vals('supervised', f))}
+        add(f"(a) the gain over supervised is larger at {fr[0]:.1%} than at {fr[-1]:.1%} labels", fr[0], gain(fr[0]), gain(fr[-1]))
+    for f in fr: add('fine-tuning beats linear evaluation', f, vals('finetune', f), vals('linear', f))
+    for f in fr:
+        add('(d) the self-distilled student beats its teacher', f, vals('distill_self', f), vals('finetune', f))
+        add('(d) the smaller student comes within 2 points of its teacher', f, vals('distill_small', f), vals('finetune', f), margin=-0.02)
+    return out
 
 def write_report(cfg:PipelineConfig, rf:RunFolder):
-    "Write report.md and accuracy.png from metrics.json; returns the table."
-    import matplotlib; import matplotlib.pyplot as plt
+    "Write report.md and accuracy.png from metrics.json, and the summary and claims into metrics.json; returns (table, claims)."
+    import matplotlib.pyplot as plt
     m = rf.metrics
     table = results_table(cfg, m)
+    found = claims(cfg, m)
+    m['summary'], m['claims'] = summarize(cfg, m), found
+    rf.save_metrics()
+    seeds = ', '.join(str(s) for s in cfg.seeds)
     lines = [f"# SimCLRv2 run on `{cfg.dataset}`", "",
              f"Encoder: ResNet-{cfg.depth} width {cfg.width}{' + SK' if cfg.sk else ''}, {cfg.head_layers}-layer head, "
              f"{cfg.image_size} px views; config hash `{cfg.config_hash()}` (see config.json).", ""]
     if 'pretrain' in m:
         p = m['pretrain']
-        lines += [f"Pretraining: {p['epochs']} epochs, final NT-Xent {p['final_loss']:.3f}; kNN accuracy {100 * p['knn_at_init']:.1f}% "
+        lines += [f"Pretraining (once, seed {cfg.seed}; it serves every seed below): {p['epochs']} epochs in {p.get('precision', 'fp32')}, "
+                  f"final NT-Xent {p['final_loss']:.3f}; kNN accuracy on the {p.get('knn_on', 'test')} images {100 * p['knn_at_init']:.1f}% "
                   f"at initialisation -> {100 * p['knn_accuracy']:.1f}% after ({p['wall_s']:.0f} s).", ""]
-    lines += ["Test accuracy (%):", "", markdown_table(table) if len(table) else "(no fine-tuning results yet)", ""]
-    lines += ["Claims of the paper, in miniature:"] + (_claims(cfg, m) or ["- (not enough stages run to check)"]) + [""]
-    lines += ["Wall time per stage (s): " + ', '.join(f"{k} {v.get('wall_s', 0):.0f}" for k, v in m.items()), ""]
-    (rf.path/'report.md').write_text('\n'.join(lines))
-    if len(table):
+    lines += [f"Test accuracy (%), mean ± standard deviation over seeds {seeds} (label split and training; per-seed values in "
+              f"metrics.json):", "", markdown_table(table) if len(table) else "(no fine-tuning results yet)", ""]
+    lines += ["Claims of the paper, in miniature. A claim holds only when its difference exceeds twice its standard error "
+              "(paired over seeds); otherwise it is not resolved at this size:"]
+    lines += [f"- {c['claim']}, {c['fraction']:.1%} labels: {c['text']}" for c in found] or ["- (not enough stages run to check)"]
+    lines += ["", "Wall time per stage (s): " + ', '.join(f"{k} {v.get('wall_s', 0):.0f}" for k, v in m.items() if k not in REPORT_KEYS), ""]
+    _atomic_write(rf.path/'report.md', '\n'.join(lines))
+    summ = m['summary']
+    if summ:
+        tags = [fraction_tag(f) for f in cfg.label_fractions]
         fig, ax = plt.subplots(figsize=(7, 3.5))
-        table.T.plot.bar(ax=ax, rot=0)
-        ax.set_ylabel('test accuracy (%)'); ax.set_title(f'{cfg.dataset}: accuracy by label fraction')
+        width = 0.8 / len(summ)
+        for i, (meth, per) in enumerate(summ.items()):
+            xs = [j + (i - (len(summ) - 1) / 2) * width for j, t in enumerate(tags) if t in per]
+            mu = [100 * per[t]['test']['mean'] for t in tags if t in per]
+            sd = [100 * (per[t]['test']['std'] or 0) for t in tags if t in per]
+            ax.bar(xs, mu, width, yerr=sd, capsize=2, label=METHODS[meth])
+        ax.set_xticks(range(len(tags))); ax.set_xticklabels([f"{float(f):.0%} labels" for f in cfg.label_fractions])
+        ax.set_ylabel('test accuracy (%)'); ax.set_title(f'{cfg.dataset}: mean ± std over {len(cfg.seeds)} seeds')
         ax.legend(fontsize=7, loc='lower right'); fig.tight_layout()
         fig.savefig(rf.path/'accuracy.png', dpi=100); plt.close(fig)
-    return table
+    return table, found
 
-def run_pipeline(cfg:PipelineConfig|None=None, out='runs/demo', force:bool=False, device=None, stages=STAGES, log=print, data=None) -> PipelineResult:
-    "Run the SimCLRv2 stages of `cfg` in `out` (reusing finished stages unless `force`), then write the report."
+# %% ../nbs/09_pipeline.ipynb #01d57390
+def run_pipeline(cfg:PipelineConfig|None=None, out='runs/demo', force:bool=False, device=None, stages=STAGES, log=print, data=None,
+                 on_event=None) -> PipelineResult:
+    """Run the SimCLRv2 stages of `cfg` in `out` (reusing finished stages unless `force`), then write the report.
+    One pretraining serves every seed; the cheap stages run once per seed of `cfg.seeds` with its own label split.
+    `on_event(StageEvent)` hears of every stage as it starts, finishes or is reused."""
     cfg = (cfg or PipelineConfig()).validate()
     stages = tuple(stages)
     bad = [s for s in stages if s not in STAGES]
     if bad: raise ValueError(f"unknown stage(s) {bad}; stages are {', '.join(STAGES)}")
     data = data if data is not None else load_dataset(cfg.dataset, root=cfg.data_root)
-    rf = RunFolder(out, cfg, force=force, log=log)
-    splits = {}
-    for f in cfg.label_fractions:
-        splits[f] = label_fraction_split(data.train_y, fraction=f, seed=cfg.seed)
-        splits[f].save(rf.path/'splits'/f'labeled_{fraction_tag(f)}.txt')
-    log(f"{data.name}: {len(data.train_x)} training images, label fractions "
-        + ', '.join(f"{f:.0%} = {len(s.labeled)} labeled" for f, s in splits.items()) + f" -> {rf.path}")
+    rf = RunFolder(out, cfg, force=force, log=log, on_event=on_event)
+    sp = make_splits(cfg, data)
+    (rf.path/'splits').mkdir(exist_ok=True)
+    if len(sp.valid): _atomic_write(rf.path/'splits'/'valid.txt', ''.join(f'{i}\n' for i in sp.valid.tolist()))
+    for (f, s), split in sp.labeled.items(): split.save(rf.path/'splits'/f'labeled_{fraction_tag(f)}_seed{s}.txt')
+    s0 = cfg.seeds[0]
+    log(f"{data.name}: {len(data.train_x)} training images ({len(sp.valid)} held out for validation), label fractions "
+        + ', '.join(f"{f:.0%} = {len(sp.labeled[(f, s0)].labeled)} labeled" for f in cfg.label_fractions)
+        + f", seeds {list(cfg.seeds)} -> {rf.path}")
     needs_pretrain = any(s in stages for s in ('linear', 'finetune', 'distill'))
     if 'pretrain' in stages:
-        rf.run_stage('pretrain', lambda: pretrain_stage(cfg, data, rf, splits[max(splits)], device),
-                     f"{cfg.pretrain_epochs} epochs:")
+        bank = sp.labeled[(max(cfg.label_fractions), s0)].labeled
+        queries = (data.train_x[sp.valid], data.train_y[sp.valid]) if len(sp.valid) else (data.test_x, data.test_y)
+        rf.run_stage('pretrain', lambda: pretrain_stage(cfg, data, rf, bank, queries, device), f"{cfg.pretrain_epochs} epochs:")
     elif needs_pretrain and not rf.done('pretrain'):
         raise ValueError(f"{rf.path} has no finished pretraining: run the 'pretrain' stage first (simclr-nb pretrain / run)")
-    for f, split in splits.items():
-        tag = fraction_tag(f)
-        if cfg.baselines and 'supervised' in stages:
-            rf.run_stage(f'supervised_{tag}', lambda: supervised_stage(cfg, data, rf, split, f'supervised_{tag}', device))
-        if cfg.baselines and 'linear' in stages:
-            rf.run_stage(f'linear_{tag}', lambda: linear_stage(cfg, data, rf, split, f'linear_{tag}', device))
-        if 'finetune' in stages:
-            rf.run_stage(f'finetune_{tag}', lambda: finetune_stage(cfg, data, rf, split, f'finetune_{tag}', device))
-        if 'distill' in stages:
-            if not rf.done(f'finetune_{tag}'): raise ValueError(f"no fine-tuned teacher for {f:.0%} labels in {rf.path}: run the 'finetune' stage first")
-            if cfg.self_distill:
-                rf.run_stage(f'distill_self_{tag}', lambda: distill_stage(cfg, data, rf, f'finetune_{tag}', f'distill_self_{tag}',
-                                                                         cfg.teacher_spec(data.n_channels), cfg.tau_self, device))
-            if cfg.student_depth is not None:
-                rf.run_stage(f'distill_small_{tag}', lambda: distill_stage(cfg, data, rf, f'finetune_{tag}', f'distill_small_{tag}',
-                                                                          cfg.student_spec(data.n_channels), cfg.tau_small, device))
-    table = write_report(cfg, rf)
-    return PipelineResult(rf.path, rf.metrics, rf.status, table)
+    v = sp.valid
+    for f in cfg.label_fractions:
+        for seed in cfg.seeds:
+            split, key = sp.labeled[(f, seed)], (lambda m: stage_key(m, f, seed))
+            if cfg.baselines and 'supervised' in stages:
+                rf.run_stage(key('supervised'), lambda: supervised_stage(cfg, data, rf, split, key('supervised'), device, seed, v))
+            if cfg.baselines and 'linear' in stages:
+                rf.run_stage(key('linear'), lambda: linear_stage(cfg, data, rf, split, key('linear'), device, seed, v))
+            if 'finetune' in stages:
+                rf.run_stage(key('finetune'), lambda: finetune_stage(cfg, data, rf, split, key('finetune'), device, seed, v))
+            if 'distill' in stages and seed in cfg.distilled_seeds():
+                if not rf.done(key('finetune')): raise ValueError(f"no fine-tuned teacher for {f:.0%} labels, seed {seed} in {rf.path}: run the 'finetune' stage first")
+                if cfg.self_distill:
+                    rf.run_stage(key('distill_self'), lambda: distill_stage(cfg, data, rf, key('finetune'), key('distill_self'),
+                                 cfg.teacher_spec(data.n_channels), cfg.tau_self, device, seed, v, split, cfg.distill_init))
+                if cfg.student_depth is not None:
+                    rf.run_stage(key('distill_small'), lambda: distill_stage(cfg, data, rf, key('finetune'), key('distill_small'),
+                                 cfg.student_spec(data.n_channels), cfg.tau_small, device, seed, v, split, 'random'))
+    table, found = write_report(cfg, rf)
+    return PipelineResult(rf.path, rf.metrics, rf.status, table, found)

@@ -22,6 +22,7 @@ from fastcore.foundation import L
 from .losses import nt_xent
 from .optim import LARS, warmup_cosine, scale_lr
 from .evaluate import extract_features, knn_accuracy
+from .precision import precision_callbacks
 
 # %% auto #0
 __all__ = ['NTXentLoss', 'channels_last_hazards', 'check_channels_last', 'SimCLRCallback', 'KeyQueue', 'ema_update',
@@ -383,6 +384,7 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
                      valid_seed:int|None=0, # fixed validation views (see SimCLRCallback)
                      channels_last:bool|None=None, # model and views in torch.channels_last (NHWC); None: on for CPU data (faster with oneDNN) unless `channels_last_hazards(model)`
                      keep_freed_memory:bool|None=None, # add `KeepFreedMemory`; None: when the data are on the CPU
+                     precision:str='fp32', # 'fp32', 'bf16' or 'auto' (`simclr_nb.precision`): the forward pass; NT-Xent stays fp32
                      **kwargs # passed to Learner
                     ) -> Learner:
     "A fastai `Learner` for SimCLR pretraining: LARS + warm-up/cosine, NT-Xent on two views, optional memory, kNN and checkpoints."
@@ -395,7 +397,7 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
     if keep_freed_memory is None: keep_freed_memory = on_cpu
     if channels_last: model = model.to(memory_format=torch.channels_last)
     simclr = SimCLRCallback(aug, temperature, valid_seed=valid_seed, channels_last=channels_last)
-    all_cbs = [simclr] + ([KeepFreedMemory()] if keep_freed_memory else [])
+    all_cbs = [simclr] + ([KeepFreedMemory()] if keep_freed_memory else []) + precision_callbacks(precision, device)
     if memory is True: memory = MemoryCallback()
     if memory: all_cbs.append(memory)
     if knn is not None: all_cbs.append(knn)
