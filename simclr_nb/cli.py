@@ -11,8 +11,8 @@ from pathlib import Path
 from fastcore.script import call_parse, parse_cli, CliError
 
 # %% auto #0
-__all__ = ['RUN_OPTIONS', 'STAGE_COMMANDS', 'COMMANDS', 'POSITIONAL', 'HELP', 'data_cmd', 'run_parser', 'run_cmd', 'evaluate_cmd',
-           'main', 'run_command']
+__all__ = ['RUN_OPTIONS', 'STAGE_COMMANDS', 'COMMANDS', 'POSITIONAL', 'HELP', 'data_cmd', 'run_parser', 'run_summary', 'run_cmd',
+           'evaluate_cmd', 'main', 'run_command']
 
 # %% ../nbs/10_cli.ipynb #1b678aa3
 @call_parse(pos=['name'])
@@ -54,20 +54,60 @@ def _fractions(s):
     try: return tuple(float(f) for f in str(s).strip('()[] ').split(',') if f.strip())
     except ValueError: raise CliError(f"--label-fractions must be comma-separated numbers like 0.01,0.1; got {s!r}") from None
 
+def _seeds(s):
+    try: seeds = tuple(int(t) for t in str(s).strip('()[] ').replace(',', ' ').split())
+    except ValueError: raise CliError(f"--seeds must be comma-separated whole numbers like 0,1,2; got {s!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise CliError(f"--seeds must be distinct whole numbers >= 0, at least one (3 or more for a spread), like 0,1,2; got {s!r}")
+    return seeds
+
+def _precision(s):
+    from simclr_nb.precision import PRECISIONS
+    if s not in PRECISIONS: raise CliError(f"--precision must be one of {', '.join(PRECISIONS)}; got {s!r}")
+    return s
+
+def _valid_fraction(s):
+    try: v = float(s)
+    except ValueError: v = None
+    if v is None or not 0 <= v < 1:
+        raise CliError(f"--valid-fraction must be a number in [0, 1), e.g. 0.1 to hold out 10% of the training images (0: none); got {s!r}")
+    return v
+
 def run_parser(prog='simclr-nb run', description=None):
     "The argparse parser of `simclr-nb run`: every `PipelineConfig` field plus the run options."
     from fastcore.script import anno_parser
     from simclr_nb.pipeline import PipelineConfig
+    from simclr_nb.precision import PRECISIONS
     p = anno_parser(PipelineConfig, prog=prog)
     p.description = description or "Run the SimCLRv2 stages (pretrain, baselines, fine-tune, distill) and write checkpoints, metrics.json, report.md and plots."
     for a in p._actions:
         if a.dest == 'label_fractions': a.type = _fractions; a.metavar = '(0.01,0.1)'
+        if a.dest == 'seeds': a.type = _seeds; a.metavar = '(0,1,2)'
+        if a.dest == 'precision': a.type = _precision; a.metavar = '{' + ','.join(PRECISIONS) + '}'
+        if a.dest == 'valid_fraction': a.type = _valid_fraction
         if a.dest == 'student_depth': a.help = 'depth of the smaller distilled student; 0: none (default: 18)'
     for flag, kw in RUN_OPTIONS: p.add_argument(flag, **kw)
     return p
 
+def run_summary(res, cfg) -> str:
+    "What `simclr-nb run` prints at the end: test accuracy as mean ± std over the seeds (`res.table`) and the verdict on each claim (`res.claims`)."
+    seeds = ', '.join(str(s) for s in cfg.seeds)
+    lines = []
+    if 'pretrain' in res.metrics:
+        p = res.metrics['pretrain']
+        lines += [f"Pretraining (seed {cfg.seed}): {p.get('epochs')} epochs, final NT-Xent {p['final_loss']:.3f}, "
+                  f"kNN accuracy on the {p.get('knn_on', 'test')} images {100 * p['knn_accuracy']:.1f}%", '']
+    if len(res.table):
+        lines += [f"Test accuracy (%), mean ± std over seeds {seeds}:", '', res.table.to_string(), '']
+    else: lines += ["(no test accuracies yet: the finetune stage has not run)", '']
+    if res.claims:
+        lines += ["Claims (one holds only when its difference exceeds 2 standard errors over the seeds):"]
+        lines += [f"- {c['claim']}, {c['fraction']:.1%} labels: {c['text']}" for c in res.claims] + ['']
+    lines += [f"Full report: {Path(res.path)/'report.md'}"]
+    return '\n'.join(lines)
+
 def run_cmd(args=None, prog='simclr-nb run', stages=None, description=None):
-    "Run the SimCLRv2 pipeline from command-line `args` and print its report; returns the `PipelineResult`."
+    "Run the SimCLRv2 pipeline from command-line `args` and print its summary; returns the `PipelineResult`."
     import json, dataclasses
     import matplotlib; matplotlib.use('Agg')
     from simclr_nb.pipeline import PipelineConfig, run_pipeline
@@ -89,7 +129,7 @@ def run_cmd(args=None, prog='simclr-nb run', stages=None, description=None):
         cfg = PipelineConfig.from_dict(d).validate()
         res = run_pipeline(cfg, run['out'], force=run['force'], device=run['device'], stages=stage_list)
     except (ValueError, FileNotFoundError) as e: raise CliError(str(e)) from e
-    print(); print((Path(res.path)/'report.md').read_text())
+    print(); print(run_summary(res, cfg))
     return res
 
 STAGE_COMMANDS = {'pretrain': ('pretrain',), 'finetune': ('supervised', 'linear', 'finetune'), 'distill': ('distill',)}

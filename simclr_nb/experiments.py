@@ -6,9 +6,9 @@ Docs: https://simclr-nb.github.io/simclr_nb/experiments.html.md"""
 
 # %% ../nbs/11_experiments.ipynb #b046ced8
 from __future__ import annotations
-import dataclasses, functools, hashlib, io, json, os, shutil, threading, time, traceback
+import dataclasses, functools, hashlib, io, threading, time, traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +18,17 @@ from fastai.basics import defaults
 
 from .data import load_dataset, ImageData
 from .models import build_encoder, count_parameters
-from .pipeline import PipelineConfig, run_pipeline, fraction_tag, METHODS, STAGES
+from .pipeline import PipelineConfig, StageEvent, run_pipeline, share_stages, stage_key, METHODS, STAGES
+from .evaluate import spread
 
 # %% auto #0
 __all__ = ['TABLE_COLUMNS', 'METHOD_STYLE', 'FRACTION_CHOICES', 'STUDY_DATASETS', 'subset_data', 'data_fingerprint', 'run_key',
            'model_name', 'parse_model_sizes', 'encoder_parameters', 'check_configs', 'StudyStopped', 'StopCheck',
-           'study_callbacks', 'run_rows', 'tidy_table', 'plot_label_fractions', 'plot_model_sizes', 'plot_temperatures',
-           'figure_png', 'StudyRun', 'StudyResult', 'share_stages', 'run_study', 'label_fraction_study',
-           'model_size_study', 'temperature_study', 'default_device', 'default_settings', 'StudyPanel',
-           'label_fraction_panel', 'model_size_panel', 'temperature_panel']
+           'study_callbacks', 'run_rows', 'tidy_table', 'seed_means', 'seed_summary', 'seed_accuracies',
+           'plot_label_fractions', 'plot_model_sizes', 'plot_temperatures', 'figure_png', 'StudyRun', 'StudyResult',
+           'run_study', 'label_fraction_study', 'model_size_study', 'temperature_study', 'best_temperature',
+           'default_device', 'default_settings', 'StudyPanel', 'label_fraction_panel', 'model_size_panel',
+           'temperature_panel']
 
 # %% ../nbs/11_experiments.ipynb #7117eb7c
 def subset_data(data:ImageData, n_train:int|None=None, n_test:int|None=None, seed:int=0) -> ImageData:
@@ -117,30 +119,57 @@ def study_callbacks(should_stop, progress:bool=True):
     finally: defaults.callbacks = saved
 
 # %% ../nbs/11_experiments.ipynb #261a4e22
-TABLE_COLUMNS = ['study', 'run', 'dataset', 'model', 'depth', 'width', 'sk', 'params_M', 'label_fraction', 'method', 'tau',
-                 'accuracy', 'status', 'wall_s']
+TABLE_COLUMNS = ['study', 'run', 'dataset', 'model', 'depth', 'width', 'sk', 'params_M', 'label_fraction', 'method', 'tau', 'seed',
+                 'accuracy', 'valid_accuracy', 'status', 'wall_s']
 
 def run_rows(study:str, cfg:PipelineConfig, metrics:dict, status:dict, run:str='', in_channels:int=3) -> list:
     "One tidy row per finished stage of a run whose key is in `status` (the stages this call trained or reused)."
-    tags = {fraction_tag(f): float(f) for f in cfg.label_fractions}
+    keys = {stage_key(m, f, s): (m, float(f), s) for m in METHODS for f in cfg.label_fractions for s in cfg.seeds}
+    pct = lambda v: float('nan') if v is None else round(100 * v, 2)
     rows = []
     for key, st in status.items():
-        if key not in metrics or 'accuracy' not in metrics[key]: continue
-        method = next((m for m in sorted(METHODS, key=len, reverse=True) if key.startswith(m + '_')), None)
-        if method is None or key[len(method) + 1:] not in tags: continue
+        if key not in keys or key not in metrics or 'accuracy' not in metrics[key]: continue
+        method, fraction, seed = keys[key]
         small = method == 'distill_small'
         depth, width, sk = (cfg.student_depth, cfg.student_width, False) if small else (cfg.depth, cfg.width, cfg.sk)
         m = metrics[key]
         rows.append(dict(study=study, run=run, dataset=cfg.dataset, model=model_name(depth, width, sk), depth=depth, width=width,
                          sk=sk, params_M=round(encoder_parameters(depth, width, sk, in_channels, cfg.image_size <= 32) / 1e6, 3),
-                         label_fraction=tags[key[len(method) + 1:]], method=method, tau=m.get('tau', float('nan')),
-                         accuracy=round(100 * m['accuracy'], 2), status=st, wall_s=m.get('wall_s', float('nan'))))
+                         label_fraction=fraction, method=method, tau=m.get('tau', float('nan')), seed=seed,
+                         accuracy=pct(m['accuracy']), valid_accuracy=pct(m.get('valid_accuracy')), status=st,
+                         wall_s=m.get('wall_s', float('nan'))))
     return rows
 
 def tidy_table(rows):
     "The rows of a study as a pandas DataFrame with the columns `TABLE_COLUMNS`."
     import pandas as pd
     return pd.DataFrame(list(rows), columns=TABLE_COLUMNS)
+
+# %% ../nbs/11_experiments.ipynb #a1f3b646
+_GROUP_COLUMNS = [c for c in TABLE_COLUMNS if c not in ('seed', 'accuracy', 'valid_accuracy', 'status', 'wall_s')]
+
+def seed_means(table):
+    "The tidy table averaged over the seeds: one row per (run, model, label fraction, method, tau) with the mean accuracy, its sample std (nan for one seed) and the number of seeds."
+    import pandas as pd
+    cols = _GROUP_COLUMNS + ['accuracy', 'accuracy_std', 'valid_accuracy', 'n_seeds']
+    if not len(table): return pd.DataFrame(columns=cols)
+    g = table.groupby(_GROUP_COLUMNS, dropna=False, sort=False)
+    return g.agg(accuracy=('accuracy', 'mean'), accuracy_std=('accuracy', 'std'), valid_accuracy=('valid_accuracy', 'mean'),
+                 n_seeds=('accuracy', 'count')).reset_index()[cols]
+
+def seed_summary(table, index='method', columns='label_fraction', field:str='accuracy'):
+    "A pivot of `field` (%) with one 'mean ± std' string over the seeds per (`index`, `columns`) cell; one seed shows its value."
+    import pandas as pd
+    if not len(table): return pd.DataFrame()
+    return table.pivot_table(index=index, columns=columns, values=field, aggfunc=lambda v: spread(list(v)).fmt(scale=1))
+
+def seed_accuracies(table, field:str='accuracy', **where) -> dict:
+    "`{seed: field / 100}` over the rows matching `where` (e.g. `method='finetune', label_fraction=0.1`): the values `evaluate.verdict` compares."
+    sub = table
+    for k, v in where.items(): sub = sub[sub[k] == v]
+    if sub.seed.duplicated().any():
+        raise ValueError(f"several rows per seed match {where}: narrow the selection (model=, tau=, ...)")
+    return {int(s): float(v) / 100 for s, v in zip(sub.seed, sub[field]) if v == v}
 
 # %% ../nbs/11_experiments.ipynb #9b74cdef
 METHOD_STYLE = {'supervised': dict(color='tab:gray', ls='--', marker='s'), 'linear': dict(color='tab:purple', ls=':', marker='v'),
@@ -158,6 +187,10 @@ def _empty(ax, table):
     ax.text(0.5, 0.5, 'no finished runs yet', ha='center', va='center', transform=ax.transAxes, color='gray')
     return True
 
+def _seeds_note(table):
+    n = table.seed.nunique() if len(table) else 0
+    return f" (mean ± std over {n} seeds)" if n > 1 else ''
+
 def _finish(fig, ax, title, xlabel):
     ax.set_xlabel(xlabel); ax.set_ylabel('test accuracy (%)'); ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
@@ -169,49 +202,59 @@ def _pct_ticks(ax, fractions):
     fr = sorted(set(float(f) for f in fractions))
     ax.set_xticks([100 * f for f in fr]); ax.set_xticklabels([f"{100 * f:g}%" for f in fr]); ax.minorticks_off()
 
+def _errorbar(ax, x, sub, **kw):
+    "Mean accuracy over the seeds with a one-std error bar (none for a single seed)."
+    return ax.errorbar(x, sub.accuracy, yerr=sub.accuracy_std.fillna(0).to_numpy(), capsize=3, **kw)
+
 def plot_label_fractions(table, ax=None):
-    "Accuracy vs label fraction (log x): supervised, linear eval, fine-tuned, distilled (claims (a) and (d))."
+    "Accuracy vs label fraction (log x), mean ± std over the seeds: supervised, linear eval, fine-tuned, distilled (claims (a) and (d))."
     fig, ax = _new_axes(ax)
     if not _empty(ax, table):
         ax.set_xscale('log')
+        a = seed_means(table)
         for m, name in METHODS.items():
-            sub = table[table.method == m].sort_values('label_fraction')
-            if len(sub): ax.plot(100 * sub.label_fraction, sub.accuracy, label=name, **METHOD_STYLE[m])
+            sub = a[a.method == m].sort_values('label_fraction')
+            if len(sub): _errorbar(ax, 100 * sub.label_fraction, sub, label=name, **METHOD_STYLE[m])
         _pct_ticks(ax, table.label_fraction)
-    return _finish(fig, ax, f"{table.dataset.iloc[0] if len(table) else ''}: accuracy vs labels", 'labeled fraction of the training images')
+    return _finish(fig, ax, f"{table.dataset.iloc[0] if len(table) else ''}: accuracy vs labels{_seeds_note(table)}",
+                   'labeled fraction of the training images')
 
 def plot_model_sizes(table, ax=None):
-    "The paper's Figure 1: accuracy vs encoder parameters, one curve per label fraction (fine-tuned solid, supervised dashed)."
+    "The paper's Figure 1: accuracy vs encoder parameters (mean ± std over the seeds), one curve per label fraction (fine-tuned solid, supervised dashed)."
     fig, ax = _new_axes(ax)
     if not _empty(ax, table):
         ax.set_xscale('log')
-        cmap = {f: c for f, c in zip(sorted(table.label_fraction.unique()), ['tab:red', 'tab:blue', 'tab:green', 'tab:purple', 'tab:brown', 'tab:olive', 'tab:cyan'] * 3)}
+        a = seed_means(table)
+        cmap = {f: c for f, c in zip(sorted(a.label_fraction.unique()), ['tab:red', 'tab:blue', 'tab:green', 'tab:purple', 'tab:brown', 'tab:olive', 'tab:cyan'] * 3)}
         for f, color in cmap.items():
             for m, ls in (('finetune', '-'), ('supervised', '--')):
-                sub = table[(table.method == m) & (table.label_fraction == f)].sort_values('params_M')
-                if len(sub): ax.plot(sub.params_M, sub.accuracy, ls=ls, marker='o', color=color,
-                                     label=f"{100 * f:g}% labels, {'fine-tuned' if m == 'finetune' else 'supervised'}")
-        for (model, p), acc in table[table.method == 'finetune'].groupby(['model', 'params_M']).accuracy.max().items():
+                sub = a[(a.method == m) & (a.label_fraction == f)].sort_values('params_M')
+                if len(sub): _errorbar(ax, sub.params_M, sub, ls=ls, marker='o', color=color,
+                                       label=f"{100 * f:g}% labels, {'fine-tuned' if m == 'finetune' else 'supervised'}")
+        for (model, p), acc in a[a.method == 'finetune'].groupby(['model', 'params_M']).accuracy.max().items():
             ax.annotate(model, (p, acc), fontsize=7, textcoords='offset points', xytext=(3, 4))
-    return _finish(fig, ax, 'accuracy vs model size (paper Fig. 1)', 'encoder parameters (millions)')
+    return _finish(fig, ax, f'accuracy vs model size (paper Fig. 1){_seeds_note(table)}', 'encoder parameters (millions)')
 
 def plot_temperatures(table, ax=None):
-    "Student accuracy vs distillation temperature tau (log x): self-distillation and big-to-small; dotted: the teacher."
+    "Student accuracy vs distillation temperature tau (log x), mean ± std over the seeds: self-distillation and big-to-small; dotted: the teacher (shaded: its std)."
     fig, ax = _new_axes(ax)
     if not _empty(ax, table):
         ax.set_xscale('log')
-        for i, f in enumerate(sorted(table.label_fraction.unique())):
+        a = seed_means(table)
+        for i, f in enumerate(sorted(a.label_fraction.unique())):
             alpha = 1.0 if i == 0 else 0.55
             for m in ('distill_self', 'distill_small'):
-                sub = table[(table.method == m) & (table.label_fraction == f)].sort_values('tau')
+                sub = a[(a.method == m) & (a.label_fraction == f)].sort_values('tau')
                 if len(sub):
-                    ax.plot(sub.tau, sub.accuracy, alpha=alpha, label=f"{METHODS[m]} ({sub.model.iloc[0]}), {100 * f:g}% labels", **METHOD_STYLE[m])
-            teach = table[(table.method == 'finetune') & (table.label_fraction == f)]
-            if len(teach): ax.axhline(teach.accuracy.iloc[0], color='tab:blue', ls=':', alpha=alpha,
-                                      label=f"teacher ({teach.model.iloc[0]}), {100 * f:g}% labels")
-        taus = sorted(t for t in table.tau.dropna().unique())
+                    _errorbar(ax, sub.tau, sub, alpha=alpha, label=f"{METHODS[m]} ({sub.model.iloc[0]}), {100 * f:g}% labels", **METHOD_STYLE[m])
+            teach = a[(a.method == 'finetune') & (a.label_fraction == f)]
+            if len(teach):
+                mu, sd = teach.accuracy.iloc[0], teach.accuracy_std.iloc[0]
+                ax.axhline(mu, color='tab:blue', ls=':', alpha=alpha, label=f"teacher ({teach.model.iloc[0]}), {100 * f:g}% labels")
+                if sd == sd and sd > 0: ax.axhspan(mu - sd, mu + sd, color='tab:blue', alpha=0.08 * alpha)
+        taus = sorted(t for t in a.tau.dropna().unique())
         if taus: ax.set_xticks(taus); ax.set_xticklabels([f"{t:g}" for t in taus]); ax.minorticks_off()
-    return _finish(fig, ax, 'distilled students vs temperature', 'distillation temperature tau')
+    return _finish(fig, ax, f'distilled students vs temperature{_seeds_note(table)}', 'distillation temperature tau')
 
 def figure_png(fig) -> bytes:
     "A matplotlib figure as PNG bytes (for an `ipywidgets.Image`)."
@@ -243,26 +286,6 @@ class StudyResult:
         "The stages this call trained (empty when everything came from the cache)."
         return [(r['key'], k) for r in self.runs for k, s in r['status'].items() if s == 'trained']
 
-def _atomic_json(path, obj):
-    tmp = Path(str(path) + '.tmp'); tmp.write_text(json.dumps(obj, indent=2)); tmp.replace(path)
-
-def share_stages(src, dst, keys):
-    "Give run folder `dst` the finished stages `keys` of run folder `src` (hard links, or copies), so they are reused, not retrained."
-    src, dst = Path(src), Path(dst)
-    sm = json.loads((src/'metrics.json').read_text()) if (src/'metrics.json').exists() else {}
-    dst.mkdir(parents=True, exist_ok=True)
-    dm = json.loads((dst/'metrics.json').read_text()) if (dst/'metrics.json').exists() else {}
-    changed = False
-    for k in keys:
-        if k in dm and (dst/f'{k}.pth').exists(): continue
-        if k not in sm or not (src/f'{k}.pth').exists():
-            raise ValueError(f"{src} has no finished stage {k!r} to share: run that study's earlier runs first")
-        (dst/f'{k}.pth').unlink(missing_ok=True)
-        try: os.link(src/f'{k}.pth', dst/f'{k}.pth')
-        except OSError: shutil.copy2(src/f'{k}.pth', dst/f'{k}.pth')
-        dm[k] = {**sm[k], 'shared_from': src.name}; changed = True
-    if changed: _atomic_json(dst/'metrics.json', dm)
-
 def run_study(study:str, runs, root='runs/studies', plot=None, device=None, data:ImageData|None=None, log=print,
               on_update=None, on_run_finished=None, should_stop=None, progress:bool=True) -> StudyResult:
     "Run every `StudyRun` in `<root>/<study>/<run key>/`, reusing finished stages; returns the tidy table and the figure."
@@ -274,7 +297,7 @@ def run_study(study:str, runs, root='runs/studies', plot=None, device=None, data
     fp = None if data is None else data_fingerprint(data)
     if data is None: data = load_dataset(runs[0].cfg.dataset, root=runs[0].cfg.data_root)
     folder = Path(root)/study
-    rows, done, stopped = [], [], False
+    rows, done, stopped, seen_by_run = [], [], False, []
     plot = plot or plot_label_fractions
     def table_now(extra=()): return tidy_table(rows + list(extra))
     it = runs
@@ -289,20 +312,16 @@ def run_study(study:str, runs, root='runs/studies', plot=None, device=None, data
                 key = run_key(run.cfg, fp)
                 out = folder/key
                 if run.share_from is not None: share_stages(folder/run_key(run.share_from, fp), out, run.share)
-                status = {}
+                status, seen = {}, {}
                 rec = dict(key=key, path=out, status=status, finished=False)
-                done.append(rec)
-                def stage_log(msg, out=out, run=run, status=status, key=key):
-                    log(msg)
-                    if not (msg.startswith('[') and ']' in msg): return
-                    k = msg[1:msg.index(']')]
-                    status[k] = 'reused' if msg[msg.index(']') + 1:].startswith(' reused') else 'trained'
-                    if on_update is not None and status[k] == 'trained':   # reused stages are shown when their run ends
-                        m = json.loads((out/'metrics.json').read_text())
-                        on_update(table_now(run_rows(study, run.cfg, m, status, key, data.n_channels)))
+                done.append(rec); seen_by_run.append(seen)
+                def on_event(e:StageEvent, run=run, status=status, seen=seen, key=key):
+                    if e.status == 'started': return
+                    status[e.key], seen[e.key] = e.status, e.metrics
+                    if on_update is not None and e.status == 'trained':   # reused stages are shown when their run ends
+                        on_update(table_now(run_rows(study, run.cfg, seen, status, key, data.n_channels)))
                     if should_stop(): raise StudyStopped("stopped after a finished stage")
-                res = run_pipeline(run.cfg, out, device=device, stages=run.stages, log=stage_log, data=data)
-                status.update(res.status)
+                res = run_pipeline(run.cfg, out, device=device, stages=run.stages, log=log, data=data, on_event=on_event)
                 rows.extend(run_rows(study, run.cfg, res.metrics, status, key, data.n_channels))
                 rec['finished'] = True
                 table = table_now()
@@ -310,10 +329,9 @@ def run_study(study:str, runs, root='runs/studies', plot=None, device=None, data
                 if on_run_finished is not None: on_run_finished(rec, table)
         except StudyStopped as e:
             stopped = True
-            if done and not done[-1].get('finished') and (done[-1]['path']/'metrics.json').exists():   # finished stages of the interrupted run
-                r = done[-1]; m = json.loads((r['path']/'metrics.json').read_text())
-                run = runs[len(done) - 1]
-                rows.extend(run_rows(study, run.cfg, m, r['status'], r['key'], data.n_channels))
+            if done and not done[-1]['finished']:   # the finished stages of the interrupted run, as its events reported them
+                r = done[-1]
+                rows.extend(run_rows(study, runs[len(done) - 1].cfg, seen_by_run[-1], r['status'], r['key'], data.n_channels))
             log(f"{study}: stopped ({e}); {len(rows)} finished results kept")
     table = table_now()
     return StudyResult(study, table, plot(table), done, stopped)
@@ -342,17 +360,35 @@ def model_size_study(cfg:PipelineConfig|None=None, sizes=((18, 0.25, False), (18
     return run_study('model_sizes', runs, root, plot=plot_model_sizes, **kwargs)
 
 def temperature_study(cfg:PipelineConfig|None=None, taus=(0.1, 0.3, 1.0, 3.0), fractions=(0.1,), root='runs/studies', **kwargs) -> StudyResult:
-    "Student accuracy vs distillation temperature: one fine-tuned teacher, then a same-size and a smaller student per tau."
+    """Student accuracy vs distillation temperature: one fine-tuned teacher per seed, then a same-size and a smaller student per tau.
+    To pick a temperature from it, use `best_temperature` (validation accuracy; the test accuracy never chooses)."""
     cfg = cfg or PipelineConfig()
     fractions = tuple(sorted(float(f) for f in fractions))
     taus = sorted(float(t) for t in taus)
     if not taus: raise ValueError("choose at least one temperature")
     if min(taus) <= 0: raise ValueError(f"temperatures must be > 0; got {min(taus):g}")
     teacher = dataclasses.replace(cfg, label_fractions=fractions, baselines=False)
-    shared = ('pretrain',) + tuple(f'finetune_{fraction_tag(f)}' for f in fractions)
+    shared = ('pretrain',) + tuple(stage_key('finetune', f, s) for f in fractions for s in teacher.distilled_seeds())
     runs = [StudyRun(teacher, ('pretrain', 'finetune'))]
     runs += [StudyRun(dataclasses.replace(teacher, tau_self=t, tau_small=t), ('distill',), teacher, shared) for t in taus]
     return run_study('temperatures', runs, root, plot=plot_temperatures, **kwargs)
+
+# %% ../nbs/11_experiments.ipynb #56742fcc
+def best_temperature(table, method:str='distill_self', label_fraction:float|None=None) -> dict:
+    """The distillation temperature whose `method` students have the highest mean **validation** accuracy over the seeds.
+    Chosen on the validation hold-out, never on the test split; the test accuracy at that tau is returned for reporting only.
+    Returns `tau`, `valid_accuracy`, `test_accuracy` (means, %) and `per_tau` (a DataFrame of both means per tau)."""
+    sub = table[table.method == method]
+    if label_fraction is not None: sub = sub[sub.label_fraction == label_fraction]
+    if not len(sub): raise ValueError(f"no {method!r} results" + ('' if label_fraction is None else f" at {label_fraction:.0%} labels")
+                                      + " to choose a temperature from")
+    if sub.label_fraction.nunique() > 1: raise ValueError("results at several label fractions: pass label_fraction= to choose for one")
+    if sub.valid_accuracy.isna().any():
+        raise ValueError("some results have no validation accuracy (a run with valid_fraction=0?): the temperature is chosen "
+                         "on the validation hold-out, never on the test images; rerun with valid_fraction > 0")
+    per_tau = sub.groupby('tau').agg(valid_accuracy=('valid_accuracy', 'mean'), test_accuracy=('accuracy', 'mean'), n_seeds=('seed', 'count'))
+    tau = float(per_tau.valid_accuracy.idxmax())
+    return dict(tau=tau, valid_accuracy=float(per_tau.valid_accuracy[tau]), test_accuracy=float(per_tau.test_accuracy[tau]), per_tau=per_tau)
 
 # %% ../nbs/11_experiments.ipynb #589695a1
 FRACTION_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -363,13 +399,13 @@ def default_device():
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 def default_settings(device:str|None=None) -> dict:
-    "Panel defaults sized to the device: full-size Fashion-MNIST on a GPU; a few-minute `digits` study on a CPU."
+    "Panel defaults sized to the device: full-size Fashion-MNIST on a GPU; a few-minute `digits` study on a CPU; three seeds on both."
     device = device or default_device()
     if str(device).startswith('cuda'):
-        return dict(device=device, dataset='fashion_mnist', n_train=0, n_test=0, image_size=28, fractions=(0.01, 0.1, 1.0),
+        return dict(device=device, dataset='fashion_mnist', n_train=0, n_test=0, image_size=28, fractions=(0.01, 0.1, 1.0), seeds=(0, 1, 2),
                     depth=18, width=1.0, sk=False, sizes='18x0.25, 18x0.5, 18x1, 50x1, 50x1+sk', taus=(0.1, 10.0), n_taus=5,
                     pretrain_epochs=100, finetune_steps=600, distill_epochs=30, student_depth=18, student_width=0.25)
-    return dict(device=device, dataset='digits', n_train=0, n_test=0, image_size=16, fractions=(0.02, 0.1, 1.0),
+    return dict(device=device, dataset='digits', n_train=0, n_test=0, image_size=16, fractions=(0.02, 0.1, 1.0), seeds=(0, 1, 2),
                 depth=18, width=0.25, sk=False, sizes='18x0.125, 18x0.25, 18x0.5', taus=(0.1, 10.0), n_taus=3,
                 pretrain_epochs=10, finetune_steps=60, distill_epochs=5, student_depth=18, student_width=0.125)
 
@@ -405,6 +441,7 @@ class StudyPanel:
         self.image_size = W.BoundedIntText(s['image_size'], min=2, max=512, description='image size (px)', **opts)
         self.fractions = W.SelectMultiple(options=[(f"{100 * f:g}%", f) for f in sorted(set(FRACTION_CHOICES) | set(s['fractions']))],
                                           value=tuple(s['fractions']), rows=7, description='label fractions', **opts)
+        self.seeds = W.Text(', '.join(str(x) for x in s['seeds']), description='seeds', placeholder='0, 1, 2', **opts)
         self.depth = W.Dropdown(options=[18, 34, 50, 101, 152], value=s['depth'], description='depth', **opts)
         self.width = W.BoundedFloatText(s['width'], min=0.01, max=4, step=0.125, description='width', **opts)
         self.sk = W.Checkbox(s['sk'], description='selective kernels (SK)', indent=False, layout=W.Layout(width='330px'))
@@ -427,7 +464,7 @@ class StudyPanel:
         model = {'label_fractions': [self.depth, self.width, self.sk], 'model_sizes': [self.sizes],
                  'temperatures': [self.depth, self.width, self.sk, self.taus, self.n_taus]}[study]
         epochs = [self.pretrain_epochs, self.finetune_steps] + ([] if study == 'model_sizes' else [self.distill_epochs])
-        controls = W.VBox([self.dataset, self.n_train, self.n_test, self.image_size, self.fractions, *model, *epochs, self.device,
+        controls = W.VBox([self.dataset, self.n_train, self.n_test, self.image_size, self.fractions, self.seeds, *model, *epochs, self.device,
                            W.HBox([self.run_button, self.stop_button])])
         right = W.VBox([self.status, self.message, self.image, self.table_html])
         self.widget = W.VBox([W.HBox([controls, right]), self.out])
@@ -447,10 +484,17 @@ class StudyPanel:
         if lo <= 0: raise ValueError(f"the tau range must be above 0; got {lo:g}")
         return [float(f"{t:.3g}") for t in np.geomspace(lo, hi, self.n_taus.value)] if self.n_taus.value > 1 else [float(lo)]
 
+    def seeds_values(self) -> tuple:
+        "The seeds typed in the seeds box, e.g. '0, 1, 2' -> (0, 1, 2)."
+        try: seeds = tuple(int(t) for t in self.seeds.value.replace(',', ' ').split())
+        except ValueError: raise ValueError(f"seeds must be whole numbers separated by commas, e.g. '0, 1, 2'; got {self.seeds.value!r}") from None
+        if not seeds: raise ValueError("give at least one seed, e.g. '0, 1, 2' (three or more for a spread)")
+        return seeds
+
     def config(self) -> PipelineConfig:
         "The base config with the panel's values"
         return dataclasses.replace(self.base, dataset=self.dataset.value if self.data is None else self.base.dataset,
-                                   image_size=self.image_size.value, depth=self.depth.value, width=float(self.width.value),
+                                   seeds=self.seeds_values(), image_size=self.image_size.value, depth=self.depth.value, width=float(self.width.value),
                                    sk=self.sk.value, pretrain_epochs=self.pretrain_epochs.value,
                                    finetune_steps=self.finetune_steps.value, distill_epochs=self.distill_epochs.value)
 

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest, torch
 
 BIN = Path(sys.executable).parent
-MODULES = ['data', 'models', 'augment', 'losses', 'optim', 'evaluate', 'pretrain', 'finetune', 'distill', 'pipeline', 'cli', 'experiments']
+MODULES = ['data', 'models', 'augment', 'losses', 'optim', 'precision', 'evaluate', 'pretrain', 'finetune', 'distill', 'pipeline', 'cli',
+           'experiments']
 
 @pytest.mark.parametrize('mod', MODULES)
 def test_module_imports(mod):
@@ -19,7 +20,20 @@ def test_console_script_help():
 def test_run_help_documents_options():
     r = subprocess.run([str(BIN/'simclr-nb'), 'run', '--help'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    for opt in ('--dataset', '--label-fractions', '--ft-layer', '--pretrain-epochs', '--tau-self', '--force', '--out'): assert opt in r.stdout
+    for opt in ('--dataset', '--label-fractions', '--ft-layer', '--pretrain-epochs', '--tau-self', '--force', '--out',
+                '--seeds', '--precision', '--valid-fraction'): assert opt in r.stdout
+
+@pytest.mark.parametrize('opt,bad,msg', [('--seeds', '0,x', '--seeds must be'), ('--precision', 'fp16', '--precision must be one of'),
+                                         ('--valid-fraction', '1.5', '--valid-fraction must be')])
+def test_run_refuses_bad_values_clearly(tmp_path, opt, bad, msg):
+    r = subprocess.run([str(BIN/'simclr-nb'), 'run', opt, bad, '--out', str(tmp_path/'run')], capture_output=True, text=True)
+    assert r.returncode != 0 and msg in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert not (tmp_path/'run').exists()   # refused before anything was written
+
+def test_one_share_stages():
+    "The experiments reuse the pipeline's `share_stages`, not a copy of their own."
+    from simclr_nb import pipeline, experiments
+    assert experiments.share_stages is pipeline.share_stages
 
 def test_data_command(tmp_path):
     r = subprocess.run([str(BIN/'simclr-nb'), 'data', 'digits', '--out', str(tmp_path)], capture_output=True, text=True)
