@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # notebooks are tested two at a time on a 2-core machine: one BLAS thread each avoids oversubscription
 NBTEST_WORKERS ?= 2
 
-.PHONY: install demo test test-slow test-gpu tutorial lab docs bench check-sync data-fashion-mnist clean-nbs export
+.PHONY: install demo demo-record test test-slow test-gpu tutorial lab docs bench check-sync data-fashion-mnist clean-nbs export
 
 $(VENV)/.installed: pyproject.toml setup.py
 	@test -x $(PY) || python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
@@ -20,9 +20,14 @@ $(VENV)/.installed: pyproject.toml setup.py
 
 install: $(VENV)/.installed
 
-## The main job on the embedded default dataset (scikit-learn digits).
+## The main job on the embedded default dataset (scikit-learn digits): 3 seeds of every stage after the one pretraining.
 demo: install
 	$(BIN)/simclr-nb run --out runs/demo
+
+## Copies the demo's metrics.json, report and figures to nbs/images/demo/ (the README's demo table is that file).
+demo-record:
+	mkdir -p nbs/images/demo
+	cp runs/demo/metrics.json runs/demo/report.md runs/demo/config.json runs/demo/accuracy.png runs/demo/pretrain_curves.png nbs/images/demo/
 
 ## Fashion-MNIST from Debian's package, when we are root and it is missing; never fatal.
 data-fashion-mnist:
