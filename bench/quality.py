@@ -35,7 +35,7 @@ from simclr_nb.data import load_dataset, label_fraction_split, validation_split
 from simclr_nb.evaluate import extract_features, knn_accuracy, spread, verdict
 from simclr_nb.finetune import linear_eval
 from simclr_nb.pipeline import (PipelineConfig, run_pipeline, share_stages, stage_key, fraction_tag, load_pretrained,
-                                RunFolder, make_splits, seed_values)
+                                RunFolder, make_splits, seed_values, common_seed_verdict)
 from simclr_nb.precision import resolve_precision
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,10 +269,9 @@ class Bench:
         acc, out, tg = self.res["accuracy_percent"], [], []
         vals = lambda m, f: {int(k): v / 100 for k, v in acc.get(m, {}).get(fraction_tag(f), {}).get("values", {}).items()}
         def add(lst, name, f, a, b, margin=0.):
-            common = sorted(set(a) & set(b))
-            if not common: return None
-            v = verdict({s: a[s] for s in common}, {s: b[s] for s in common}, margin=margin)
-            lst.append(dict(name=name, fraction=f, **v.to_dict())); return v
+            v = common_seed_verdict(a, b, margin)
+            if v is not None: lst.append(dict(name=name, fraction=f, **v.to_dict()))
+            return v
         fr = self.p["fractions"]
         for f in fr:
             add(out, "(a) fine-tuned (layer 1) beats supervised (tuned)", f, vals("finetune", f), vals("supervised", f))

@@ -24,8 +24,8 @@ from .evaluate import spread, verdict
 __all__ = ['REPORT_KEYS', 'STAGES', 'METHODS', 'PipelineConfig', 'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage',
            'load_pretrained', 'Splits', 'make_splits', 'ValidateLast', 'finetune_step_count', 'finetune_stage',
            'supervised_stage', 'linear_stage', 'load_classifier', 'distill_stage', 'fraction_tag', 'stage_key',
-           'markdown_table', 'PipelineResult', 'seed_values', 'summarize', 'results_table', 'claims', 'write_report',
-           'run_pipeline']
+           'markdown_table', 'PipelineResult', 'seed_values', 'summarize', 'results_table', 'common_seed_verdict',
+           'claims', 'write_report', 'run_pipeline']
 
 # %% ../nbs/09_pipeline.ipynb #8d7a37ff
 @dataclass
@@ -466,14 +466,17 @@ def results_table(cfg:PipelineConfig, metrics:dict, field:str='accuracy'):
                                           if (v := seed_values(cfg, metrics, m, f, field))}
     return pd.DataFrame(cols)
 
+def common_seed_verdict(a:dict, b:dict, margin:float=0.):
+    "`verdict` of `a` against `b + margin` over the seeds both have (paired when >= 2), or None when they share none."
+    common = sorted(set(a) & set(b))
+    return verdict({s: a[s] for s in common}, {s: b[s] for s in common}, margin=margin) if common else None
+
 def claims(cfg:PipelineConfig, metrics:dict) -> list:
     "The paper's claims this run can check, each judged by `verdict` over the seeds (paired: the same label splits)."
     out = []
     def add(claim, fraction, a, b, margin=0.):
-        common = sorted(set(a) & set(b))
-        if not common: return
-        v = verdict({s: a[s] for s in common}, {s: b[s] for s in common}, margin=margin)
-        out.append(dict(claim=claim, fraction=fraction, **v.to_dict()))
+        v = common_seed_verdict(a, b, margin)
+        if v is not None: out.append(dict(claim=claim, fraction=fraction, **v.to_dict()))
     vals = lambda m, f: seed_values(cfg, metrics, m, f)
     fr = sorted(float(f) for f in cfg.label_fractions)
     for f in fr: add('(a) pretrained + fine-tuned beats supervised from scratch', f, vals('finetune', f), vals('supervised', f))
