@@ -18,7 +18,7 @@ from fastai.torch_core import default_device
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_CLASSES', 'FASHION_MNIST_FILES', 'FASHION_MNIST_URL', 'DEBIAN_FASHION_MNIST', 'CIFAR10_URL',
-           'STL10_URL', 'IMAGE_EXTS', 'KNOWN_DATASETS', 'ImageData', 'default_data_root', 'read_idx',
+           'STL10_URL', 'GREY_MODES', 'KNOWN_DATASETS', 'ImageData', 'default_data_root', 'read_idx',
            'download_fashion_mnist', 'load_dataset', 'LabelSplit', 'label_fraction_split', 'validation_split',
            'TensorImageDL', 'unlabeled_dls', 'labeled_dls', 'show_examples', 'split_table']
 
@@ -195,65 +195,110 @@ def _load_stl10(root=None, download=True, size=None, unlabeled=True):
                      lab('test_y.bin'), classes, _read_stl10_images(d/'unlabeled_X.bin') if unlabeled else None)
 
 # %% ../nbs/00_data.ipynb #42684d84
-IMAGE_EXTS = {'.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp'}
+GREY_MODES = {'1', 'L', 'LA', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F'}
 
 def _image_files(folder):
-    return sorted(p for p in Path(folder).rglob('*') if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    "Image files under `folder` (any depth, hidden folders skipped), sorted: fastai's `get_image_files`."
+    from fastai.data.transforms import get_image_files
+    return sorted(get_image_files(folder))
 
-def _read_images(paths, size=None):
-    from PIL import Image, UnidentifiedImageError
-    imgs = []
+def _to_8bit(im):
+    "A PIL image in an 8-bit mode: 16-bit and 32-bit greyscale ('I;16', 'I') scaled from 0-65535 to 0-255 (PIL's own `convert('L')` clips them)."
+    from PIL import Image
+    if im.mode.startswith('I'):
+        a = np.asarray(im).astype(np.float64)
+        return Image.fromarray(np.clip(np.round(a * (255 / 65535)), 0, 255).astype(np.uint8), 'L')
+    if im.mode == 'F': return Image.fromarray(np.clip(np.round(np.asarray(im)), 0, 255).astype(np.uint8), 'L')
+    return im
+
+def _open_image(p, mode, size):
+    "One file as a uint8 array: EXIF orientation applied, alpha dropped (as fastai's `PILImage`), resized to `size` (h, w)."
+    from PIL import Image, ImageOps
+    with Image.open(p) as im:
+        im = ImageOps.exif_transpose(im)   # phone photos are stored sideways with an EXIF 'Orientation' tag
+        im = _to_8bit(im).convert(mode)
+        if im.size != (size[1], size[0]): im = ImageOps.fit(im, (size[1], size[0]), Image.BICUBIC)  # shorter side, centre crop
+        return np.asarray(im, dtype=np.uint8)
+
+def _probe(p):
+    "(mode, (h, w) after EXIF rotation) from the file's header only"
+    from PIL import Image
+    with Image.open(p) as im:
+        w, h = im.size
+        if im.getexif().get(0x0112, 1) in (5, 6, 7, 8): w, h = h, w
+        return im.mode, (h, w)
+
+# %% ../nbs/00_data.ipynb #7cf39040
+def _read_images(paths, size=None, root=None):
+    """Read `paths` as uint8 arrays of one size; returns `(arrays, grey, skipped)` with `skipped` the `(path, reason)` of every
+    file that could not be read (left out and listed, never a crash; paths shown relative to `root`). Without `size`, mixed sizes
+    are resized to the most common one."""
+    from collections import Counter
+    skipped, info = [], {}
     for p in paths:
-        try:
-            with Image.open(p) as im:
-                im.load()
-                imgs.append(im.copy())
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-            raise ValueError(f"Cannot read image file {p}: {e}. Remove or replace this file.") from e
-    gray = all(im.mode in ('L', '1', 'I;16', 'I') for im in imgs)
+        try: info[p] = _probe(p)
+        except Exception as e: skipped.append((p, f"{type(e).__name__}: {str(e).replace(str(p), Path(p).name)}"))
+    grey = bool(info) and all(m in GREY_MODES for m, _ in info.values())
+    if size is not None: target = (size, size)
+    else:
+        sizes = Counter(s for _, s in info.values())
+        target = sizes.most_common(1)[0][0] if sizes else None
+        if len(sizes) > 1:
+            side = min(target); target = (side, side)
+            print(f"The images have {len(sizes)} different sizes; all are resized to {side}x{side} px (the shorter side of the "
+                  f"most common size), centre-cropped to a square. Pass size= (`--size`) to choose.")
     arrs = []
-    for p, im in zip(paths, imgs):
-        im = im.convert('L' if gray else 'RGB')
-        if size is not None: im = im.resize((size, size), Image.BICUBIC)
-        arrs.append(np.asarray(im, dtype=np.uint8))
-    shapes = {a.shape for a in arrs}
-    if len(shapes) > 1:
-        raise ValueError(f"Images have different sizes {sorted(shapes)[:4]}...; pass size=... to load_dataset('folder', root, size=64) to resize them all.")
-    return arrs, gray
+    for p in [p for p in paths if p in info]:
+        try: arrs.append(_open_image(p, 'L' if grey else 'RGB', target))
+        except Exception as e: skipped.append((p, f"{type(e).__name__}: {str(e).replace(str(p), Path(p).name)}"))
+    if skipped:
+        print(f"Skipped {len(skipped)} of {len(paths)} image files that could not be read:")
+        for p, why in skipped[:20]: print(f"  {Path(p).relative_to(root) if root else p}: {why}")
+        if len(skipped) > 20: print(f"  ... and {len(skipped) - 20} more")
+    return arrs, grey, skipped
+
+# %% ../nbs/00_data.ipynb #27e8bc4b
+def _class_files(d, classes, what):
+    "Files and labels of `d/<class>/` for every class; a class folder with no image files is an error naming it"
+    files, labels = [], []
+    for i, c in enumerate(classes):
+        if not (d/c).is_dir(): continue
+        fs = _image_files(d/c)
+        if not fs: raise FileNotFoundError(f"The class folder {d/c} has no image files ({what}); add images or remove the folder.")
+        files += fs; labels += [i] * len(fs)
+    return files, labels
 
 def _load_folder(root=None, download=True, size=None, test_frac=0.2, seed=0):
     if root is None: raise ValueError("load_dataset('folder', root=...) needs the folder holding train/<class>/ images.")
-    root = Path(root)
-    train_dir = root/'train'
-    if not train_dir.is_dir(): raise FileNotFoundError(f"No {train_dir}: the folder dataset needs root/train/<class>/ image folders (and optional root/unlabeled/, root/valid/<class>/).")
-    classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
+    root = Path(root); train_dir = root/'train'
+    if not root.is_dir(): raise FileNotFoundError(f"No folder {root}.")
+    if not train_dir.is_dir(): raise FileNotFoundError(f"No {train_dir}: the folder dataset needs root/train/<class>/ image folders (and optional root/unlabeled/, root/valid/<class>/)." + ("" if _image_files(root) else f" {root} holds no image files at all."))
+    classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith('.'))
     if not classes: raise FileNotFoundError(f"{train_dir} has no class sub-folders; put each class's images in {train_dir}/<class name>/.")
-    def labeled(d):
-        files, labels = [], []
-        for i, c in enumerate(classes):
-            fs = _image_files(d/c)
-            files += fs; labels += [i] * len(fs)
-        return files, labels
-    tr_files, tr_y = labeled(train_dir)
-    empty = [c for i, c in enumerate(classes) if i not in tr_y]
-    if empty: raise FileNotFoundError(f"No images found for class(es) {empty} in {train_dir}.")
-    if (root/'valid').is_dir():
-        extra = sorted(p.name for p in (root/'valid').iterdir() if p.is_dir() and p.name not in classes)
-        if extra: raise ValueError(f"{root/'valid'} has classes {extra} that are not in {train_dir}.")
-        te_files, te_y = labeled(root/'valid')
+    tr_files, tr_y = _class_files(train_dir, classes, 'train')
+    vd = root/'valid'
+    if vd.is_dir():
+        extra = sorted(p.name for p in vd.iterdir() if p.is_dir() and p.name not in classes)
+        if extra: raise ValueError(f"{vd} has classes {extra} that are not in {train_dir}.")
+        te_files, te_y = _class_files(vd, classes, 'valid')
     else:
-        g = np.random.default_rng(seed); tr_y_a = np.array(tr_y); test = np.zeros(len(tr_y), bool)
-        for c in range(len(classes)):
-            idx = g.permutation(np.flatnonzero(tr_y_a == c))
-            test[idx[:int(round(test_frac * len(idx)))]] = True
-        te_files = [f for f, t in zip(tr_files, test) if t]; te_y = [l for l, t in zip(tr_y, test) if t]
-        tr_files = [f for f, t in zip(tr_files, test) if not t]; tr_y = [l for l, t in zip(tr_y, test) if not t]
+        g = np.random.default_rng(seed); y = np.array(tr_y); test = np.zeros(len(y), bool)
+        for c in range(len(classes)): test[g.permutation(np.flatnonzero(y == c))[:int(round(test_frac * (y == c).sum()))]] = True
+        te_files, te_y = [f for f, t in zip(tr_files, test) if t], [l for l, t in zip(tr_y, test) if t]
+        tr_files, tr_y = [f for f, t in zip(tr_files, test) if not t], [l for l, t in zip(tr_y, test) if not t]
     un_files = _image_files(root/'unlabeled') if (root/'unlabeled').is_dir() else []
-    all_arrs, gray = _read_images(tr_files + te_files + un_files, size)
-    x = _to_uint8_images(np.stack(all_arrs))
-    n_tr, n_te = len(tr_files), len(te_files)
-    return ImageData(f'folder:{root.name}', x[:n_tr], torch.tensor(tr_y, dtype=torch.int64), x[n_tr:n_tr + n_te],
-                     torch.tensor(te_y, dtype=torch.int64), classes, x[n_tr + n_te:] if un_files else None)
+    paths = tr_files + te_files + un_files
+    arrs, grey, skipped = _read_images(paths, size, root=root)
+    bad = {p for p, _ in skipped}
+    keep = lambda fs, ys: [l for f, l in zip(fs, ys) if f not in bad]
+    tr_y, te_y = keep(tr_files, tr_y), keep(te_files, te_y)
+    gone = [classes[i] for i in range(len(classes)) if i not in tr_y]
+    if gone: raise ValueError(f"No readable training images left for class(es) {[str(train_dir/c) for c in gone]}: all {len(skipped)} skipped files are listed above.")
+    x = _to_uint8_images(np.stack(arrs)); n_tr, n_te = len(tr_y), len(te_y)
+    data = ImageData(f'folder:{root.name}', x[:n_tr], torch.tensor(tr_y, dtype=torch.int64), x[n_tr:n_tr + n_te],
+                     torch.tensor(te_y, dtype=torch.int64), classes, x[n_tr + n_te:] if len(x) > n_tr + n_te else None)
+    data.skipped = skipped   # (path, reason) of every file left out
+    return data
 
 # %% ../nbs/00_data.ipynb #bc27469e
 _LOADERS = {'digits': _load_digits, 'fashion_mnist': _load_fashion_mnist, 'cifar10': _load_cifar10,
