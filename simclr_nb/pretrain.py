@@ -8,7 +8,7 @@ Docs: https://simclr-nb.github.io/simclr_nb/pretrain.html.md"""
 
 # %% ../nbs/06_pretrain.ipynb #b3edff4e
 from __future__ import annotations
-import copy, ctypes, math, random, re, sys, warnings
+import copy, ctypes, math, sys, warnings
 from pathlib import Path
 from functools import partial
 import numpy as np
@@ -16,23 +16,25 @@ import torch
 import torch.nn as nn
 import matplotlib.pyplot as plt
 from fastai.learner import Learner, ValueMetric
-from fastai.callback.core import Callback, CancelEpochException
+from fastai.callback.core import Callback
 from fastai.callback.schedule import ParamScheduler
 from fastcore.foundation import L
 from .losses import nt_xent
 from .optim import LARS, warmup_cosine, scale_lr
 from .evaluate import extract_features, knn_accuracy
 from .precision import precision_callbacks
+from .checkpoint import (CheckpointCallback, SkipDoneEpochs, RestoringLearner, StopOnNonFinite,
+                                  resume_callbacks, last_checkpoint, load_training_checkpoint)
 
 # %% auto #0
 __all__ = ['NTXentLoss', 'channels_last_hazards', 'check_channels_last', 'SimCLRCallback', 'KeyQueue', 'ema_update',
-           'MemoryCallback', 'KNNMonitor', 'last_checkpoint', 'load_training_checkpoint', 'CheckpointCallback',
-           'SkipDoneEpochs', 'glibc_keep_freed_memory', 'KeepFreedMemory', 'pretrain_learner', 'fit_pretrain',
-           'pretrain_history', 'plot_pretrain']
+           'MemoryCallback', 'KNNMonitor', 'glibc_keep_freed_memory', 'KeepFreedMemory', 'pretrain_learner',
+           'fit_pretrain', 'pretrain_history', 'plot_pretrain']
 
 # %% ../nbs/06_pretrain.ipynb #04299c5d
+from .losses import nt_xent_distributed
 class NTXentLoss:
-    "fastai loss: split the projections of the concatenated 2B views in halves and apply `nt_xent` (official SimCLR loss)."
+    "fastai loss: split the projections of the concatenated 2B views in halves and apply `nt_xent` (official SimCLR loss), over every process's views under a launcher."
     def __init__(self, temperature:float=0.1):
         if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature, self.queue, self.reduction = temperature, None, 'mean'
@@ -42,7 +44,7 @@ class NTXentLoss:
         if z.shape[0] % 2: raise ValueError(f"NTXentLoss expects the projections of 2B views (both views concatenated); got {z.shape[0]} rows")
         z_a, z_b = z.float().chunk(2)
         with torch.autocast(device_type=z.device.type, enabled=False):
-            return nt_xent(z_a, z_b, self.temperature, queue=self.queue)
+            return nt_xent_distributed(z_a, z_b, self.temperature, queue=self.queue)
 
     def __repr__(self): return f"NTXentLoss(temperature={self.temperature})"
 
@@ -88,8 +90,10 @@ class SimCLRCallback(Callback):
         self._rng.__enter__()
         torch.manual_seed(self.valid_seed)
 
-    def after_validate(self):
+    def restore(self):
+        "Leave the forked random state (idempotent; `RestoringLearner` calls it however the fit ends)."
         if self._rng is not None: self._rng.__exit__(None, None, None); self._rng = None
+    after_validate = restore
 
     def before_batch(self):
         x = self.learn.xb[0]
@@ -132,6 +136,7 @@ class KeyQueue:
         self.keys = sd['keys'].to(self.keys.device); self.ptr, self.filled = int(sd['ptr']), int(sd['filled'])
 
 # %% ../nbs/06_pretrain.ipynb #cf68c7a4
+from .distributed import gather_cat
 @torch.no_grad()
 def ema_update(ema:nn.Module, online:nn.Module, momentum:float=0.999):
     "MoCo momentum update: `ema_param = m*ema_param + (1-m)*param`; buffers (BN statistics) are copied."
@@ -169,7 +174,7 @@ class MemoryCallback(Callback):
 
     def after_batch(self):
         self.learn.loss_func.queue = None
-        if self.training and self._keys is not None: self.queue.push(self._keys)
+        if self.training and self._keys is not None: self.queue.push(gather_cat(self._keys))  # every rank's keys, in rank order
         self._keys = None
 
     def checkpoint_state(self):
@@ -183,6 +188,7 @@ class MemoryCallback(Callback):
             self.queue.load_state(sd['queue'])
 
 # %% ../nbs/06_pretrain.ipynb #b040f5e2
+from .distributed import gathered_features
 def _encoder_of(model):
     enc = getattr(model, 'encoder', None)
     if enc is None: raise ValueError(f"{type(model).__name__} has no `.encoder`; pass get_encoder=lambda m: <the encoder module>")
@@ -210,8 +216,8 @@ class KNNMonitor(Callback):
         if size is None and hasattr(self, 'learn'):  # the training view size, if a SimCLRCallback knows it
             simclr = next((cb for cb in self.learn.cbs if isinstance(cb, SimCLRCallback)), None)
             size = getattr(getattr(simclr, 'aug', None), 'size', None)
-        f_l = extract_features(enc, self.x_labeled, bs=self.bs, size=size)
-        f_t = extract_features(enc, self.x_test, bs=self.bs, size=size)
+        f_l = gathered_features(enc, self.x_labeled, bs=self.bs, size=size)
+        f_t = gathered_features(enc, self.x_test, bs=self.bs, size=size)
         return knn_accuracy(f_l, self.y_labeled, f_t, self.y_test, k=self.k, temperature=self.temperature)
 
     def before_fit(self):
@@ -224,114 +230,6 @@ class KNNMonitor(Callback):
         if (epoch + 1) % self.every and epoch + 1 != n_epoch: self.value = float('nan'); return
         self.value = self.knn_accuracy()
         self.history.append((epoch, self.value))
-
-# %% ../nbs/06_pretrain.ipynb #bb86a767
-def _plain(o):
-    "Recursively turn fastai `L`s and NumPy scalars into lists and Python numbers (for `weights_only` loading)."
-    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple, L)): return type(o)(_plain(v) for v in o) if isinstance(o, tuple) else [_plain(v) for v in o]
-    if isinstance(o, np.generic): return o.item()
-    if isinstance(o, np.ndarray): return torch.from_numpy(o)
-    return o
-
-def _rng_states(learn):
-    np_state = np.random.get_state()
-    st = {'torch': torch.get_rng_state(), 'python': random.getstate(),
-          'numpy': (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
-          'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-    rng = getattr(learn.dls.train, 'rng', None)
-    if isinstance(rng, random.Random): st['train_dl'] = rng.getstate()
-    return st
-
-def _set_rng_states(learn, st):
-    torch.set_rng_state(st['torch'])
-    random.setstate(_tuplify(st['python']))
-    n = st['numpy']; np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
-    if st['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
-    if 'train_dl' in st and isinstance(getattr(learn.dls.train, 'rng', None), random.Random):
-        learn.dls.train.rng.setstate(_tuplify(st['train_dl']))
-
-def _tuplify(o): return tuple(_tuplify(v) for v in o) if isinstance(o, (list, tuple)) else o
-
-_CKPT_RE = re.compile(r'epoch_(\d+)\.pth$')
-
-def last_checkpoint(folder) -> Path|None:
-    "The checkpoint with the most epochs done in `folder` (`epoch_NNNN.pth`), or None."
-    folder = Path(folder)
-    if not folder.is_dir(): return None
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CKPT_RE.search(p.name))]
-    return max(found)[1] if found else None
-
-def load_training_checkpoint(file, map_location='cpu') -> dict:
-    "Read a pretraining checkpoint with `torch.load(weights_only=True)`."
-    file = Path(file)
-    if not file.exists(): raise FileNotFoundError(f"no checkpoint at {file}; train first or pass the right run folder")
-    return torch.load(file, map_location=map_location, weights_only=True)
-
-# %% ../nbs/06_pretrain.ipynb #e91c53d8
-class CheckpointCallback(Callback):
-    "Save model, optimiser, epoch counter, random states and memory after every `every` trained epochs to `folder`; resumable."
-    order = 90  # after the Recorder (50) has logged the epoch; last in before_fit
-    def __init__(self, folder, every:int=1, keep:int|None=None):
-        self.folder, self.every, self.keep = Path(folder), every, keep
-        self.resume_state = None
-
-    def _stateful_cbs(self):
-        return {type(cb).__name__: cb for cb in self.learn.cbs if getattr(type(cb), 'checkpoint_state', None) is not None}
-
-    def before_fit(self):
-        self._trained = False
-        sd = self.resume_state
-        if sd is None: return
-        self.resume_state = None
-        self.learn.model.load_state_dict(sd['model'])
-        if self.learn.opt is None: self.learn.create_opt()
-        opt_sd = sd['opt']
-        self.learn.opt.load_state_dict({'state': opt_sd['state'], 'hypers': L(opt_sd['hypers'])})
-        cbs = self._stateful_cbs()
-        for name, st in sd.get('callbacks', {}).items():
-            if name in cbs: cbs[name].load_checkpoint_state(st)
-            else: warnings.warn(f"checkpoint has state for {name} but the learner has no such callback; ignored")
-        _set_rng_states(self.learn, sd['rng'])
-        rec = getattr(self.learn, 'recorder', None)
-        if rec is not None and sd.get('smooth_loss') is not None:  # the smoothed train loss continues too
-            rec.smooth_loss.val = sd['smooth_loss']['val'].to(rec.smooth_loss.val.device)
-            rec.smooth_loss.count = int(sd['smooth_loss']['count'])
-
-    def after_train(self): self._trained = True
-
-    def after_epoch(self):
-        if not getattr(self, '_trained', False): return
-        self._trained = False
-        done = self.learn.epoch + 1
-        if done % self.every and done != self.learn.n_epoch: return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        rec = getattr(self.learn, 'recorder', None)
-        state = {'model': self.learn.model.state_dict(), 'opt': _plain(self.learn.opt.state_dict()),
-                 'epoch': done, 'n_epoch': self.learn.n_epoch, 'rng': _plain(_rng_states(self.learn)),
-                 'callbacks': {n: _plain(cb.checkpoint_state()) for n, cb in self._stateful_cbs().items()},
-                 'history': None if rec is None else [[float(v) for v in row] for row in rec.values],
-                 'smooth_loss': None if rec is None else {'val': rec.smooth_loss.val.detach().cpu(), 'count': rec.smooth_loss.count}}
-        torch.save(state, self.folder / f'epoch_{done:04d}.pth')
-        if self.keep:
-            for p in sorted(self.folder.glob('epoch_*.pth'))[:-self.keep]: p.unlink()
-
-# %% ../nbs/06_pretrain.ipynb #243314e5
-class SkipDoneEpochs(Callback):
-    "Skip the `start_epoch` epochs a checkpoint already did (as fastai's `SkipToEpoch`), showing their stored rows instead of empty ones."
-    order = 95
-    def __init__(self, start_epoch:int, history=None): self.start_epoch, self.history = start_epoch, history or []
-    def before_epoch(self):
-        if self.epoch < self.start_epoch:
-            self._logger, self.learn.logger = self.learn.logger, (lambda *a, **k: None)
-            raise CancelEpochException
-    def after_epoch(self):
-        if self.epoch >= self.start_epoch: return
-        self.learn.logger = self._logger
-        rec = self.learn.recorder
-        if self.epoch < len(self.history):
-            rec.values[-1] = self.learn.final_record = L(self.history[self.epoch])
-            self.learn.logger([self.epoch, *self.history[self.epoch], 'done'])
 
 # %% ../nbs/06_pretrain.ipynb #96e34791
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4   # glibc's mallopt parameter numbers (malloc.h)
@@ -361,12 +259,14 @@ class KeepFreedMemory(Callback):
     def before_fit(self):
         p = next(self.learn.model.parameters(), None)
         self.active = p is not None and p.device.type == 'cpu' and glibc_keep_freed_memory(True)
-    def after_fit(self):
+    def restore(self):
+        "glibc's own limits back (idempotent; `RestoringLearner` calls it however the fit ends)."
         if self.active: glibc_keep_freed_memory(False); self.active = False
-    after_cancel_fit = after_fit
+    after_fit = restore
 
 
 # %% ../nbs/06_pretrain.ipynb #c94e1aef
+from .distributed import global_batch_size
 def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), valid (x_uint8, y)
                      model:nn.Module, # e.g. ContrastiveNet(encoder, head): forward -> projections z
                      aug, # view maker with `.two_views(x_uint8)`, e.g. SimCLRAugment
@@ -388,7 +288,7 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
                      **kwargs # passed to Learner
                     ) -> Learner:
     "A fastai `Learner` for SimCLR pretraining: LARS + warm-up/cosine, NT-Xent on two views, optional memory, kNN and checkpoints."
-    bs = dls.train.bs
+    bs = global_batch_size(dls.train)  # all processes' batch under a launcher
     if lr is None: lr = scale_lr(base_lr, bs, scaling)
     device = torch.device(getattr(dls, 'device', None) or 'cpu')
     on_cpu = device.type == 'cpu'
@@ -403,31 +303,22 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
     if knn is not None: all_cbs.append(knn)
     if path is not None: all_cbs.append(CheckpointCallback(Path(path) / 'checkpoints'))
     all_cbs += list(L(cbs))
-    learn = Learner(dls, model, loss_func=simclr.loss_func, opt_func=partial(LARS, eta=eta), lr=lr, wd=wd,
+    learn = RestoringLearner(dls, model, loss_func=simclr.loss_func, opt_func=partial(LARS, eta=eta), lr=lr, wd=wd,
                     wd_bn_bias=False, cbs=all_cbs, path=Path('.') if path is None else Path(path), **kwargs)
     learn.warmup_frac = warmup_frac
     return learn
 
 def fit_pretrain(learn:Learner, epochs:int, resume:bool=False, lr:float|None=None, cbs=None):
-    "Fit `epochs` with the warm-up + cosine schedule; `resume=True` continues from the newest checkpoint in the run folder."
+    """Fit `epochs` with the warm-up + cosine schedule, stopping on a non-finite loss (`StopOnNonFinite`); `resume=True`
+    continues from the newest loadable checkpoint of the run folder (replaying the table when every epoch is done)."""
     ckpt_cb = next((cb for cb in learn.cbs if isinstance(cb, CheckpointCallback)), None)
-    start = 0
+    extra = [StopOnNonFinite('pretrain')]
     if resume:
         if ckpt_cb is None: raise ValueError("resume=True needs a learner with checkpoints: pretrain_learner(..., path=run_dir)")
-        last = last_checkpoint(ckpt_cb.folder)
-        if last is None: print(f"no checkpoint in {ckpt_cb.folder}: starting from epoch 0")
-        else:
-            dev = next(learn.model.parameters()).device
-            sd = load_training_checkpoint(last, map_location=dev)
-            start = int(sd['epoch'])
-            if sd['n_epoch'] != epochs:
-                warnings.warn(f"checkpoint was made for {sd['n_epoch']} epochs, resuming with {epochs}: the lr schedule changes")
-            if start >= epochs: print(f"{last.name}: {start} epochs already done (of {epochs})"); return learn
-            ckpt_cb.resume_state = sd
-            cbs = L(SkipDoneEpochs(start, sd.get('history'))) + L(cbs)
+        extra += resume_callbacks(learn, ckpt_cb, epochs)
     lr = learn.lr if lr is None else lr
     sched = ParamScheduler({'lr': warmup_cosine(lr, getattr(learn, 'warmup_frac', 0.05))})
-    learn.fit(epochs, lr=lr, cbs=[sched] + list(L(cbs)))
+    learn.fit(epochs, lr=lr, cbs=[sched] + extra + list(L(cbs)))
     return learn
 
 # %% ../nbs/06_pretrain.ipynb #bfe519b4
