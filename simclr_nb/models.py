@@ -7,7 +7,7 @@ Docs: https://simclr-nb.github.io/simclr_nb/models.html.md"""
 
 # %% ../nbs/01_models.ipynb #ad4d55d2
 from __future__ import annotations
-import math, os, tempfile
+import math
 from pathlib import Path
 
 import torch
@@ -359,20 +359,15 @@ def save_checkpoint(path, model, spec: dict | None = None, **meta) -> Path:
                 state_dict={k: v.detach().cpu() for k, v in state_dict.items()}, **meta)
     for k, v in ckpt.items(): _check_plain(v, k)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(ckpt, tmp); os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-    return path
+    from simclr_nb.checkpoint import atomic_save   # the package's one atomic writer: temp file, fsync, os.replace
+    return atomic_save(ckpt, path)
 
 def load_checkpoint(path, map_location='cpu') -> dict:
     "Load a `simclr_nb/1` checkpoint with `torch.load(weights_only=True)`; returns the dict (format, spec, state_dict, meta)."
+    from simclr_nb.checkpoint import safe_load, CheckpointError   # weights_only; names empty/corrupt/unsafe files
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}: check the path (or train the stage first)")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    ckpt = safe_load(path, map_location=map_location)
     if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
         found = ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (format: {found!r}); save it with save_checkpoint")
+        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (format: {found!r}); save it with save_checkpoint")
     return ckpt
