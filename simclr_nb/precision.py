@@ -66,6 +66,7 @@ class Autocast(Callback):
         self._handles = []
     def after_batch(self): self._disarm()
     def after_fit(self): self._disarm()
+    def restore(self): self._disarm()   # `RestoringLearner` calls it however a fit ends
 
 def precision_callbacks(precision:str='auto', device=None) -> list:
     "The callbacks that train in `precision` on `device` (`resolve_precision`): `[Autocast()]` for bf16, none for fp32."
