@@ -229,16 +229,16 @@ def _probe(p):
         return im.mode, (h, w)
 
 # %% ../nbs/00_data.ipynb #7cf39040
-def _read_images(paths, size=None, root=None):
+def _read_images(paths, size=None, root=None, mode=None):
     """Read `paths` as uint8 arrays of one size; returns `(arrays, grey, skipped)` with `skipped` the `(path, reason)` of every
     file that could not be read (left out and listed, never a crash; paths shown relative to `root`). Without `size`, mixed sizes
-    are resized to the most common one."""
+    are resized to the most common one. `mode` ('L' or 'RGB') forces the channels; by default grey only if every file is."""
     from collections import Counter
     skipped, info = [], {}
     for p in paths:
         try: info[p] = _probe(p)
         except Exception as e: skipped.append((p, f"{type(e).__name__}: {str(e).replace(str(p), Path(p).name)}"))
-    grey = bool(info) and all(m in GREY_MODES for m, _ in info.values())
+    grey = mode == 'L' if mode else bool(info) and all(m in GREY_MODES for m, _ in info.values())
     if size is not None: target = (size, size)
     else:
         sizes = Counter(s for _, s in info.values())
