@@ -13,19 +13,22 @@ from pathlib import Path
 import torch
 from fastai.callback.core import Callback, CancelValidException
 from fastai.torch_core import set_seed
+from fastcore.basics import patch
 
 from .data import (load_dataset, label_fraction_split, validation_split, LabelSplit, unlabeled_dls, labeled_dls,
                             KNOWN_DATASETS)
 from .models import (simclrv2_resnet, ProjectionHead, ContrastiveNet, FineTuneNet, ClassifierNet, build_encoder,
                               save_checkpoint, load_checkpoint, count_parameters)
 from .evaluate import spread, verdict
+from .checkpoint import atomic_write, atomic_write_json, fit_resumable, load_weights
 
 # %% auto #0
-__all__ = ['REPORT_KEYS', 'STAGES', 'METHODS', 'PipelineConfig', 'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage',
-           'load_pretrained', 'Splits', 'make_splits', 'ValidateLast', 'finetune_step_count', 'finetune_stage',
-           'supervised_stage', 'linear_stage', 'load_classifier', 'distill_stage', 'fraction_tag', 'stage_key',
-           'markdown_table', 'PipelineResult', 'seed_values', 'summarize', 'results_table', 'common_seed_verdict',
-           'claims', 'write_report', 'run_pipeline']
+__all__ = ['STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECTION_FIELDS', 'RATE_FIELDS', 'PREPROCESSING',
+           'METHODS', 'PipelineConfig', 'read_json', 'stage_method', 'fields_affecting', 'StageEvent', 'RunFolder',
+           'share_stages', 'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits', 'ValidateLast',
+           'finetune_step_count', 'finetune_stage', 'supervised_stage', 'linear_stage', 'load_classifier',
+           'distill_stage', 'fraction_tag', 'stage_key', 'markdown_table', 'PipelineResult', 'seed_values', 'summarize',
+           'results_table', 'common_seed_verdict', 'claims', 'write_report', 'run_pipeline']
 
 # %% ../nbs/09_pipeline.ipynb #8d7a37ff
 @dataclass
@@ -144,10 +147,15 @@ class PipelineConfig:
         "The seeds whose teachers are distilled."
         return tuple(self.seeds)[:self.distill_seeds or None]
 
-# %% ../nbs/09_pipeline.ipynb #336ae659
-def _atomic_write(path, text):
-    tmp = Path(path).with_suffix(Path(path).suffix + '.tmp')
-    tmp.write_text(text); tmp.replace(path)
+# %% ../nbs/09_pipeline.ipynb #b752a93c
+def read_json(path, what:str='file'):
+    "The JSON in `path`, or a `ValueError` naming the file and saying what is wrong with it (not torch's or json's words alone)."
+    path = Path(path)
+    try: return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}): the {what} is corrupt. "
+                         "Repair it, or move it away to start this run folder over.") from None
+    except UnicodeDecodeError: raise ValueError(f"{path} is not a text file: the {what} is corrupt. Repair it or move it away.") from None
 
 def _config_diff(a, b):
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
@@ -156,8 +164,28 @@ def _with_defaults(d:dict) -> dict:
     "A saved config completed with today's defaults: a field added since the run was made does not count as a change."
     return {**PipelineConfig().to_dict(), **d}
 
+STAGES = ('pretrain', 'supervised', 'linear', 'finetune', 'distill')
 REPORT_KEYS = ('summary', 'claims')   # keys of metrics.json written by the report, not by a stage
+# which finished stages a changed setting makes stale: the pretraining's own, the distillation's own, none (choosing
+# which stages run), or else every stage after pretraining
+PRETRAIN_FIELDS = frozenset({'dataset', 'data_root', 'image_size', 'seed', 'precision', 'depth', 'width', 'sk', 'head_layers',
+    'pretrain_epochs', 'pretrain_bs', 'pretrain_lr', 'temperature', 'color_strength', 'blur', 'memory', 'weight_decay'})
+DISTILL_FIELDS = frozenset({'distill_epochs', 'distill_bs', 'distill_lr', 'tau_self', 'tau_small', 'student_width', 'student_depth',
+    'distill_augment', 'distill_init', 'distill_alpha'})
+SELECTION_FIELDS = frozenset({'seeds', 'label_fractions', 'baselines', 'self_distill', 'distill_seeds'})
+RATE_FIELDS = frozenset({'pretrain_lr', 'finetune_lr', 'supervised_lr', 'distill_lr'})   # a stopped stage may resume with a new rate
 
+def stage_method(key:str) -> str:
+    "The stage a metrics key belongs to: 'pretrain', 'supervised', 'linear', 'finetune' or 'distill'."
+    return key.split('_')[0]
+
+def fields_affecting(key:str, changed) -> set:
+    "The settings among `changed` that stage `key`'s result depends on."
+    changed = set(changed) - SELECTION_FIELDS
+    if stage_method(key) == 'pretrain': return changed & PRETRAIN_FIELDS
+    return changed if stage_method(key) == 'distill' else changed - DISTILL_FIELDS
+
+# %% ../nbs/09_pipeline.ipynb #aff627e9
 @dataclass
 class StageEvent:
     "What `RunFolder.run_stage` tells `on_event` listeners: a stage `key` was 'started', 'trained' or 'reused'."
@@ -167,72 +195,140 @@ class StageEvent:
     path: Path | None = None    # the run folder
 
 class RunFolder:
-    "The output folder of one pipeline run: config, metrics, checkpoints; reuses finished stages and reports each as a `StageEvent`."
-    def __init__(self, out, cfg:PipelineConfig, force:bool=False, log=print, on_event=None):
+    """The output folder of one pipeline run: config, metrics, checkpoints. Reuses finished stages after checking their
+    checkpoints load, resumes stopped ones, and reports each as a `StageEvent`. Everything is read and checked before
+    anything is written; `force` moves only the stages of `stages` (and those built on them) to `previous-*`."""
+    def __init__(self, out, cfg:PipelineConfig, force:bool=False, log=print, on_event=None, stages=None):
         self.path, self.cfg, self.force, self.log, self.on_event = Path(out), cfg, force, log, on_event
+        self._verified, self.status = {}, {}
+        cfg_file, mf = self.path/'config.json', self.path/'metrics.json'
+        if self.path.exists() and not self.path.is_dir(): raise ValueError(f"{self.path} is a file, not a run folder: choose another --out")
+        old = read_json(cfg_file, 'run configuration') if cfg_file.exists() else None
+        if old is not None and not isinstance(old, dict): raise ValueError(f"{cfg_file} holds a {type(old).__name__}, not a configuration: repair it or move it away")
+        self.metrics = read_json(mf, 'metrics file') if mf.exists() else {}
+        if not isinstance(self.metrics, dict): raise ValueError(f"{mf} holds a {type(self.metrics).__name__}, not the metrics of stages: repair it or move it away")
+        move = self._plan(old, stages)
+        _check_writable(self.path)
+        if move: self._archive(move)
         self.path.mkdir(parents=True, exist_ok=True)
-        cfg_file = self.path/'config.json'
-        if cfg_file.exists():
-            old = json.loads(cfg_file.read_text())
-            diff = _config_diff(_with_defaults(old), cfg.to_dict())
-            if diff and not force:
-                raise ValueError(f"{self.path} holds a run with a different config (changed: "
-                                 + ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diff.items())
-                                 + "). Use another output folder, or force=True / --force to start over (the old results are moved to a 'previous-*' sub-folder, not deleted).")
-            if force: self._archive()
-        elif force and any(self.path.iterdir()): self._archive()
-        _atomic_write(cfg_file, json.dumps(cfg.to_dict(), indent=2))
-        mf = self.path/'metrics.json'
-        self.metrics = json.loads(mf.read_text()) if mf.exists() else {}
-        self.status = {}
-
-    def _archive(self):
-        "Move every earlier result into previous-<time>/ so that nothing finished is lost"
-        items = [p for p in self.path.iterdir() if not p.name.startswith('previous-')]
-        if not items: return
-        dest = self.path/time.strftime('previous-%Y%m%d-%H%M%S')
-        dest.mkdir()
-        for p in items: shutil.move(str(p), dest/p.name)
-        self.log(f"force: moved the earlier results to {dest}")
+        atomic_write_json(cfg_file, cfg.to_dict())
 
     def ckpt(self, key): return self.path/f'{key}.pth'
+    def state_dir(self, key):
+        "Where stage `key` keeps its per-epoch checkpoints while it trains."
+        return self.path/'pretrain_state'/'checkpoints' if key == 'pretrain' else self.path/f'{key}_state'
+    def _keys(self):
+        "Every stage key the folder holds: finished (metrics) or started (a state folder)."
+        started = {p.name[:-6] for p in self.path.glob('*_state')} if self.path.is_dir() else set()
+        return sorted((set(self.metrics) - set(REPORT_KEYS)) | started)
 
-    def done(self, key): return key in self.metrics and key not in REPORT_KEYS and self.ckpt(key).exists()
+# %% ../nbs/09_pipeline.ipynb #70f9743b
+@patch
+def _plan(self:RunFolder, old, stages):
+    "The stage keys to move to previous-*: those a changed setting makes stale (refused without `force`) and, with `force`, those of `stages`."
+    diff = _config_diff(_with_defaults(old), self.cfg.to_dict()) if old is not None else {}
+    stale = []
+    for k in self._keys():
+        hit = fields_affecting(k, diff)
+        if k not in self.metrics: hit -= RATE_FIELDS   # a stopped stage resumes with a new learning rate
+        if hit: stale.append(k)
+    if stale and not self.force:
+        raise ValueError(f"{self.path} holds a run with a different config (changed: "
+                         + ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diff.items())
+                         + f"), and its stages {', '.join(stale[:6])}{' ...' if len(stale) > 6 else ''} depend on it. Use another output "
+                         "folder, or force=True / --force to train them again (they are moved to a 'previous-*' sub-folder, not deleted).")
+    if diff and not stale: self.log(f"config changed ({', '.join(diff)}): no finished stage depends on it, continuing")
+    if not self.force: return []
+    wanted = set(STAGES if stages is None else stages)
+    move = {k for k in self._keys() if stage_method(k) in wanted} | set(stale)
+    if any(stage_method(k) == 'pretrain' for k in move): move = set(self._keys())
+    if any(stage_method(k) == 'finetune' for k in move): move |= {k for k in self._keys() if stage_method(k) == 'distill'}
+    return sorted(move)
 
-    def save_metrics(self): _atomic_write(self.path/'metrics.json', json.dumps(self.metrics, indent=2))
+def _check_writable(path:Path):
+    "Raise a clear error if `path` (or the nearest folder above it that exists) cannot be written."
+    p = path
+    while not p.exists() and p != p.parent: p = p.parent
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write in {p}: it is read-only for this user. Choose another --out, or change its permissions.")
 
-    def _emit(self, key, status, metrics=None):
-        if status != 'started': self.status[key] = status
-        if self.on_event is not None: self.on_event(StageEvent(key, status, metrics, self.path))
+@patch
+def _archive(self:RunFolder, keys):
+    "Move the files of stages `keys` (checkpoint, state, their metrics) into previous-<time>/, so that nothing finished is lost."
+    dest = self.path/time.strftime('previous-%Y%m%d-%H%M%S')
+    dest.mkdir()
+    if set(keys) >= set(self._keys()):   # everything: the run's other files go too
+        items = [p for p in self.path.iterdir() if not p.name.startswith('previous-')]
+    else: items = [p for k in keys for p in (self.ckpt(k), self.path/f'{k}_state') if p.exists()]
+    for p in items: shutil.move(str(p), dest/p.name)
+    moved = {k: self.metrics.pop(k) for k in keys if k in self.metrics}
+    if moved and (dest/'metrics.json').exists() is False: atomic_write_json(dest/'metrics.json', moved)
+    if (self.path/'config.json').exists(): shutil.copy2(self.path/'config.json', dest/'config.json')
+    self.metrics = {k: v for k, v in self.metrics.items() if k not in REPORT_KEYS}
+    if (self.path/'metrics.json').exists(): self.save_metrics()
+    self.log(f"force: moved {', '.join(keys)} to {dest}")
 
-    def run_stage(self, key, fn, describe=''):
-        "Run `fn()` (which saves `self.ckpt(key)` and returns a dict of metrics) unless stage `key` is finished."
-        if self.done(key):
-            self.log(f"[{key}] reused: {self._summary(self.metrics[key])}")
-            self._emit(key, 'reused', self.metrics[key])
-            return self.metrics[key]
-        self._emit(key, 'started')
-        t0 = time.time()
-        res = dict(fn())
-        res['wall_s'] = round(time.time() - t0, 1)
-        self.metrics[key] = res
-        self.save_metrics()
-        self.log(f"[{key}] {describe}{' ' if describe else ''}{self._summary(res)}")
-        self._emit(key, 'trained', res)
-        return res
+# %% ../nbs/09_pipeline.ipynb #8a09c496
+@patch
+def verified(self:RunFolder, key) -> bool:
+    "Does stage `key`'s checkpoint load (weights_only) with the keys a stage writes? An unusable one is moved aside and reported."
+    if key in self._verified: return self._verified[key]
+    try:
+        ck = load_checkpoint(self.ckpt(key))
+        ok = isinstance(ck.get('state_dict'), dict) and ck.get('stage', stage_method(key)) == stage_method(key)
+        why = '' if ok else f"it is a {ck.get('stage')!r} checkpoint without the weights of stage {key}"
+    except (ValueError, FileNotFoundError) as e: ok, why = False, str(e)
+    if not ok and self.ckpt(key).exists():
+        bad = self.ckpt(key).with_name(f"{key}.pth.unusable-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.ckpt(key).rename(bad)
+        self.log(f"[{key}] the finished stage's checkpoint is unusable ({why}); moved it to {bad.name}, the stage runs again")
+    self._verified[key] = ok
+    return ok
 
-    @staticmethod
-    def _summary(res):
-        parts = [f"{k}={v:.4f}" for k, v in res.items() if k in ('accuracy', 'valid_accuracy', 'knn_accuracy', 'final_loss') and isinstance(v, float)]
-        return ', '.join(parts) + f" ({res.get('wall_s', 0):.1f} s)"
+@patch
+def done(self:RunFolder, key):
+    "Is stage `key` finished: its metrics recorded and its checkpoint present and loadable?"
+    return key in self.metrics and key not in REPORT_KEYS and self.ckpt(key).exists() and self.verified(key)
 
+@patch
+def save_metrics(self:RunFolder): atomic_write_json(self.path/'metrics.json', self.metrics)
+
+@patch
+def _emit(self:RunFolder, key, status, metrics=None):
+    if status != 'started': self.status[key] = status
+    if self.on_event is not None: self.on_event(StageEvent(key, status, metrics, self.path))
+
+@patch
+def run_stage(self:RunFolder, key, fn, describe=''):
+    "Run `fn()` (which saves `self.ckpt(key)` and returns a dict of metrics) unless stage `key` is finished; a stopped one resumes."
+    if self.done(key):
+        self.log(f"[{key}] reused: {_summary(self.metrics[key])}")
+        self._emit(key, 'reused', self.metrics[key])
+        return self.metrics[key]
+    self._emit(key, 'started')
+    t0 = time.time()
+    res = dict(fn())
+    res['wall_s'] = round(time.time() - t0, 1)
+    self.metrics[key] = res
+    self._verified.pop(key, None)
+    self.save_metrics()
+    if key != 'pretrain': shutil.rmtree(self.state_dir(key), ignore_errors=True)   # its epochs are in the checkpoint now
+    self.log(f"[{key}] {describe}{' ' if describe else ''}{_summary(res)}")
+    self._emit(key, 'trained', res)
+    return res
+
+def _summary(res):
+    parts = [f"{k}={v:.4f}" for k, v in res.items() if k in ('accuracy', 'valid_accuracy', 'knn_accuracy', 'final_loss') and isinstance(v, float)]
+    return ', '.join(parts) + f" ({res.get('wall_s', 0):.1f} s)"
+
+# %% ../nbs/09_pipeline.ipynb #612ae138
 def share_stages(src, dst, keys):
     """Give run folder `dst` the finished stages `keys` of run folder `src` (hard links, or copies), so that they are
     reused, not retrained: e.g. one pretraining serving runs that differ only in fine-tuning settings."""
     src, dst = Path(src), Path(dst)
-    sm = json.loads((src/'metrics.json').read_text()) if (src/'metrics.json').exists() else {}
+    sm = read_json(src/'metrics.json', 'metrics file') if (src/'metrics.json').exists() else {}
     dst.mkdir(parents=True, exist_ok=True)
-    dm = json.loads((dst/'metrics.json').read_text()) if (dst/'metrics.json').exists() else {}
+    dm = read_json(dst/'metrics.json', 'metrics file') if (dst/'metrics.json').exists() else {}
     changed = False
     for k in keys:
         if k not in sm or not (src/f'{k}.pth').exists():
@@ -245,9 +341,11 @@ def share_stages(src, dst, keys):
         try: os.link(src/f'{k}.pth', dst/f'{k}.pth')
         except OSError: shutil.copy2(src/f'{k}.pth', dst/f'{k}.pth')
         dm[k] = {**sm[k], 'shared_from': str(src)}; changed = True
-    if changed: _atomic_write(dst/'metrics.json', json.dumps(dm, indent=2))
+    if changed: atomic_write_json(dst/'metrics.json', dm)
 
 # %% ../nbs/09_pipeline.ipynb #862616f7
+PREPROCESSING = 'uint8 images resized (bilinear) to image_size x image_size, scaled to [0, 1]; no mean/std normalisation'
+
 def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries, device=None):
     """Stage 1: contrastive pretraining of encoder + projection head on every training image (labels unused); the kNN
     accuracy is monitored with `knn_bank` (labeled training indices) as memory bank and `knn_queries` as queries
@@ -274,7 +372,8 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     col = lambda n: [r[names.index(n)] for r in rows] if n in names else []
     fig = plot_pretrain(learn); fig.savefig(rf.path/'pretrain_curves.png', dpi=100)
     import matplotlib.pyplot as plt; plt.close(fig)
-    save_checkpoint(rf.ckpt('pretrain'), model, spec=spec, head_layers=cfg.head_layers, stage='pretrain')
+    save_checkpoint(rf.ckpt('pretrain'), model, spec=spec, head_layers=cfg.head_layers, stage='pretrain', image_size=cfg.image_size,
+                    dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
     train_loss = [float(v) for v in col('train_loss')]
     knn_hist = [float(v) for v in col('knn_acc')]
     return dict(knn_accuracy=knn_hist[-1] if knn_hist else knn.knn_accuracy(model), knn_at_init=knn_init, knn_on='valid',
@@ -286,7 +385,7 @@ def load_pretrained(rf:RunFolder, device=None):
     ck = load_checkpoint(rf.ckpt('pretrain'))
     encoder = build_encoder(ck['spec'])
     model = ContrastiveNet(encoder, ProjectionHead(encoder.num_features, ck['head_layers']))
-    model.load_state_dict(ck['state_dict'])
+    load_weights(model, ck['state_dict'], rf.ckpt('pretrain'), ck['spec'])
     return model if device is None else model.to(device)
 
 @dataclass
@@ -342,9 +441,9 @@ def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key
     dls, epochs = _labeled_schedule(data, split, cfg, device)
     precision = resolve_precision(cfg.precision, dls.device)
     learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_lr, train_tfm=_augment(cfg, 'ft'), precision=precision)
-    with learn.no_logging(): learn.fit(epochs, cbs=ValidateLast())
+    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=ValidateLast())
     save_checkpoint(rf.ckpt(key), model, spec=pre.spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
-                    n_classes=data.n_classes, image_size=cfg.image_size, stage='finetune')
+                    n_classes=data.n_classes, image_size=cfg.image_size, stage='finetune', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
     return dict(_accuracies(model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(dls.train),
                 n_labeled=len(split.labeled), precision=precision)
 
@@ -358,9 +457,9 @@ def supervised_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, k
     precision = resolve_precision(cfg.precision, dls.device)
     learn = supervised_learner(dls, spec, data.n_classes, cfg.image_size, ft_layer=cfg.ft_layer, head_layers=cfg.head_layers,
                                base_lr=cfg.supervised_lr, wd=cfg.supervised_wd, train_tfm=_augment(cfg, 'supervised'), precision=precision)
-    with learn.no_logging(): learn.fit(epochs, cbs=ValidateLast())
+    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=ValidateLast())
     save_checkpoint(rf.ckpt(key), learn.model, spec=spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
-                    n_classes=data.n_classes, image_size=cfg.image_size, stage='supervised')
+                    n_classes=data.n_classes, image_size=cfg.image_size, stage='supervised', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
     return dict(_accuracies(learn.model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(dls.train),
                 n_labeled=len(split.labeled), precision=precision)
 
@@ -373,7 +472,8 @@ def linear_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:s
     res = linear_eval(pre.encoder, data.train_x[lab], data.train_y[lab], data.test_x, data.test_y, size=cfg.image_size,
                       n_classes=data.n_classes, device=device)
     sd = {'weight': res.classifier.weight.detach(), 'bias': res.classifier.bias.detach(), 'mean': res.mean, 'std': res.std}
-    save_checkpoint(rf.ckpt(key), sd, spec=pre.spec, image_size=cfg.image_size, stage='linear')
+    save_checkpoint(rf.ckpt(key), sd, spec=pre.spec, image_size=cfg.image_size, stage='linear', n_classes=data.n_classes,
+                    dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
     out = dict(accuracy=float(res.test_accuracy), train_accuracy=float(res.train_accuracy), seed=seed, n_labeled=len(lab))
     if len(valid):
         with torch.no_grad(): pred = res.logits(extract_features(pre.encoder, data.train_x[valid], size=cfg.image_size, device=device)).argmax(1)
@@ -389,7 +489,7 @@ def load_classifier(path, device=None):
         model = FineTuneNet(enc, ProjectionHead(enc.num_features, ck['head_layers']), ck['n_classes'], ck['ft_layer'])
     elif stage == 'distill': model = ClassifierNet(build_encoder(ck['spec']), ck['n_classes'])
     else: raise ValueError(f"{path} is a {stage!r} checkpoint, not a classifier: evaluate a finetune_*, supervised_* or distill_* checkpoint")
-    model.load_state_dict(ck['state_dict'])
+    load_weights(model, ck['state_dict'], path, ck['spec'])
     return (model if device is None else model.to(device)), ck
 
 def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:str, student_spec:dict, tau:float, device=None,
@@ -407,13 +507,13 @@ def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:s
     labeled_dl = labeled_dls(data, split, bs=cfg.finetune_bs, device=device).train if cfg.distill_alpha < 1 else None
     learn = distill_learner(dls, student, teacher, cfg.image_size, tau=tau, alpha=cfg.distill_alpha, labeled_dl=labeled_dl,
                             base_lr=cfg.distill_lr, train_tfm=_augment(cfg, 'distill'), precision=precision)
-    with learn.no_logging(): learn.fit(cfg.distill_epochs, cbs=ValidateLast())
-    save_checkpoint(rf.ckpt(key), student, spec=student_spec, n_classes=data.n_classes, tau=tau, image_size=cfg.image_size, stage='distill')
+    with learn.no_logging(): fit_resumable(learn, cfg.distill_epochs, rf.state_dir(key), stage=key, cbs=ValidateLast())
+    save_checkpoint(rf.ckpt(key), student, spec=student_spec, n_classes=data.n_classes, tau=tau, image_size=cfg.image_size, stage='distill',
+                    dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
     return dict(_accuracies(student, data, cfg, valid, device), seed=seed, tau=tau, epochs=cfg.distill_epochs, init=init,
                 alpha=cfg.distill_alpha, parameters=count_parameters(student), precision=precision)
 
 # %% ../nbs/09_pipeline.ipynb #3a0b64c2
-STAGES = ('pretrain', 'supervised', 'linear', 'finetune', 'distill')
 METHODS = {'supervised': 'supervised from scratch', 'linear': 'linear eval (frozen pretrained encoder)',
            'finetune': 'pretrained + fine-tuned (teacher)', 'distill_self': 'self-distilled student (same size)',
            'distill_small': 'distilled smaller student'}
@@ -512,7 +612,7 @@ def write_report(cfg:PipelineConfig, rf:RunFolder):
               "(paired over seeds); otherwise it is not resolved at this size:"]
     lines += [f"- {c['claim']}, {c['fraction']:.1%} labels: {c['text']}" for c in found] or ["- (not enough stages run to check)"]
     lines += ["", "Wall time per stage (s): " + ', '.join(f"{k} {v.get('wall_s', 0):.0f}" for k, v in m.items() if k not in REPORT_KEYS), ""]
-    _atomic_write(rf.path/'report.md', '\n'.join(lines))
+    atomic_write(rf.path/'report.md', '\n'.join(lines))
     summ = m['summary']
     if summ:
         tags = [fraction_tag(f) for f in cfg.label_fractions]
@@ -540,10 +640,10 @@ def run_pipeline(cfg:PipelineConfig|None=None, out='runs/demo', force:bool=False
     bad = [s for s in stages if s not in STAGES]
     if bad: raise ValueError(f"unknown stage(s) {bad}; stages are {', '.join(STAGES)}")
     data = data if data is not None else load_dataset(cfg.dataset, root=cfg.data_root)
-    rf = RunFolder(out, cfg, force=force, log=log, on_event=on_event)
+    rf = RunFolder(out, cfg, force=force, log=log, on_event=on_event, stages=stages)
     sp = make_splits(cfg, data)
     (rf.path/'splits').mkdir(exist_ok=True)
-    if len(sp.valid): _atomic_write(rf.path/'splits'/'valid.txt', ''.join(f'{i}\n' for i in sp.valid.tolist()))
+    if len(sp.valid): atomic_write(rf.path/'splits'/'valid.txt', ''.join(f'{i}\n' for i in sp.valid.tolist()))
     for (f, s), split in sp.labeled.items(): split.save(rf.path/'splits'/f'labeled_{fraction_tag(f)}_seed{s}.txt')
     s0 = cfg.seeds[0]
     log(f"{data.name}: {len(data.train_x)} training images ({len(sp.valid)} held out for validation), label fractions "
