@@ -1,4 +1,4 @@
-"""Three studies run the pipeline over a grid of configurations (label fractions, model sizes, distillation temperatures), cache every finished run by a hash of its configuration, and return a tidy table and a figure; an ipywidgets panel per study runs them from JupyterLab.
+"""Three studies run the pipeline over a grid of configurations (label fractions, model sizes, distillation temperatures), cache every finished run by a hash of its configuration, report their progress as structured events, and return a tidy table and a figure. The ipywidgets panels that run them from JupyterLab are in `11a_panels`.
 
 Docs: https://simclr-nb.github.io/simclr_nb/experiments.html.md"""
 
@@ -6,14 +6,14 @@ Docs: https://simclr-nb.github.io/simclr_nb/experiments.html.md"""
 
 # %% ../nbs/11_experiments.ipynb #b046ced8
 from __future__ import annotations
-import dataclasses, functools, hashlib, io, threading, time, traceback
+import dataclasses, functools, hashlib, io
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from fastai.callback.core import Callback
+from fastcore.basics import store_attr, patch
+from fastai.callback.core import Callback, CancelFitException
 from fastai.basics import defaults
 
 from .data import load_dataset, ImageData
@@ -22,13 +22,11 @@ from .pipeline import PipelineConfig, StageEvent, run_pipeline, share_stages, st
 from .evaluate import spread
 
 # %% auto #0
-__all__ = ['TABLE_COLUMNS', 'METHOD_STYLE', 'FRACTION_CHOICES', 'STUDY_DATASETS', 'subset_data', 'data_fingerprint', 'run_key',
-           'model_name', 'parse_model_sizes', 'encoder_parameters', 'check_configs', 'StudyStopped', 'StopCheck',
-           'study_callbacks', 'run_rows', 'tidy_table', 'seed_means', 'seed_summary', 'seed_accuracies',
-           'plot_label_fractions', 'plot_model_sizes', 'plot_temperatures', 'figure_png', 'StudyRun', 'StudyResult',
-           'run_study', 'label_fraction_study', 'model_size_study', 'temperature_study', 'best_temperature',
-           'default_device', 'default_settings', 'StudyPanel', 'label_fraction_panel', 'model_size_panel',
-           'temperature_panel']
+__all__ = ['TABLE_COLUMNS', 'METHOD_STYLE', 'subset_data', 'data_fingerprint', 'run_key', 'model_name', 'parse_model_sizes',
+           'encoder_parameters', 'check_configs', 'StudyStopped', 'StopCheck', 'BatchProgress', 'study_callbacks',
+           'StudyProgress', 'run_rows', 'tidy_table', 'seed_means', 'seed_summary', 'seed_accuracies', 'figure_png',
+           'plot_label_fractions', 'plot_model_sizes', 'plot_temperatures', 'StudyRun', 'StudyResult', 'StudyTracker',
+           'run_study', 'label_fraction_study', 'model_size_study', 'temperature_study', 'best_temperature']
 
 # %% ../nbs/11_experiments.ipynb #7117eb7c
 def subset_data(data:ImageData, n_train:int|None=None, n_test:int|None=None, seed:int=0) -> ImageData:
@@ -78,6 +76,7 @@ def parse_model_sizes(text) -> list:
     if not sizes: raise ValueError("no model size given: write e.g. '18x0.25, 18x0.5, 50x0.25+sk'")
     return sizes
 
+# %% ../nbs/11_experiments.ipynb #9d92497c
 @functools.lru_cache(maxsize=256)
 def encoder_parameters(depth:int, width:float, sk:bool=False, in_channels:int=3, small_images:bool=True) -> int:
     "Parameters of a SimCLRv2 encoder, counted on the meta device (nothing allocated)."
@@ -99,24 +98,63 @@ def check_configs(cfgs) -> list:
     return list(cfgs)
 
 # %% ../nbs/11_experiments.ipynb #c6a8472e
-class StudyStopped(Exception):
-    "Raised inside a study when its stop flag is set; the finished runs and stages are kept."
+class StudyStopped(CancelFitException):
+    "A study's stop flag was set; `where` says when. Finished runs and stages are kept."
+    def __init__(self, where:str='before the next run'): super().__init__(where); self.where = where
 
 class StopCheck(Callback):
-    "Raise `StudyStopped` before the next batch once `should_stop()` is true."
-    order = -50
-    def __init__(self, should_stop): self.should_stop = should_stop
+    "Once `should_stop()` is true: cancel the fit before the next batch, then raise `StudyStopped` after every other callback's `after_fit`."
+    order = 1000   # last, so that every other callback cleans up first
+    def __init__(self, should_stop): self.should_stop, self.cancelled = should_stop, False
+    def before_fit(self): self.cancelled = False
     def before_batch(self):
-        if self.should_stop(): raise StudyStopped("stopped during training; this stage will be retrained next time")
+        if self.should_stop(): self.cancelled = True; raise CancelFitException()
+    def after_fit(self):
+        if self.cancelled: raise StudyStopped('during training')
 
+class BatchProgress(Callback):
+    "Calls `on_batch(epoch, n_epochs, batch, n_batches)` after every training batch: progress for a widget, without fastprogress's bars."
+    order = 999
+    def __init__(self, on_batch): self.on_batch = on_batch
+    def after_batch(self):
+        if self.training: self.on_batch(self.epoch, self.n_epoch, self.iter + 1, self.n_iter)
+
+# %% ../nbs/11_experiments.ipynb #43c81115
 @contextmanager
-def study_callbacks(should_stop, progress:bool=True):
-    "While a study runs: every new fastai `Learner` gets a `StopCheck`, and no progress bars when `progress=False`."
+def study_callbacks(should_stop, progress:bool=True, on_batch=None):
+    "While a study runs: every new fastai `Learner` gets a `StopCheck` (and a `BatchProgress` when `on_batch` is given); no progress bars when `progress=False`."
     from fastai.callback.progress import ProgressCallback
     saved = list(defaults.callbacks)
-    defaults.callbacks = [c for c in saved if progress or c is not ProgressCallback] + [StopCheck(should_stop)]
+    extra = [StopCheck(should_stop)] + ([BatchProgress(on_batch)] if on_batch is not None else [])
+    defaults.callbacks = [c for c in saved if progress or c is not ProgressCallback] + extra
     try: yield
     finally: defaults.callbacks = saved
+
+# %% ../nbs/11_experiments.ipynb #c780f5ad
+@dataclass
+class StudyProgress:
+    "Where a study is: run `run` of `n_runs` (named `label` by its settings), its `stage` and `status`, and the batch of the stage's training."
+    study: str
+    run: int                  # the current run, from 1
+    n_runs: int
+    label: str                # the run's settings, e.g. '10% labels', 'R18 0.5x', 'tau 0.3'
+    stage: str | None = None  # the stage key, e.g. 'finetune_10pct_seed0'
+    status: str = 'run started'  # a StageEvent status ('started', 'trained', 'reused'), 'training', 'run finished', 'done', 'stopped'
+    epoch: int = 0; n_epochs: int = 0; batch: int = 0; n_batches: int = 0
+
+    @property
+    def stage_done(self) -> float:
+        "The fraction of the current stage's training batches done (0 when no training is reported)."
+        total = self.n_epochs * self.n_batches
+        return min(1., (self.epoch * self.n_batches + self.batch) / total) if total else 0.
+
+    def describe(self) -> str:
+        "One line for people, e.g. 'run 2 of 4 (10% labels): finetune_10pct_seed0, epoch 3/5'"
+        head = f"run {self.run} of {self.n_runs} ({self.label})"
+        if self.status in ('done', 'stopped'): return f"{self.study.replace('_', ' ')}: {self.status} at {head}"
+        if self.stage is None: return f"{head}: {self.status}"
+        what = f"epoch {self.epoch + 1}/{self.n_epochs}, batch {self.batch}/{self.n_batches}" if self.status == 'training' else self.status
+        return f"{head}: {self.stage}, {what}"
 
 # %% ../nbs/11_experiments.ipynb #261a4e22
 TABLE_COLUMNS = ['study', 'run', 'dataset', 'model', 'depth', 'width', 'sk', 'params_M', 'label_fraction', 'method', 'tau', 'seed',
@@ -198,13 +236,21 @@ def _finish(fig, ax, title, xlabel):
     fig.tight_layout()
     return fig
 
-def _pct_ticks(ax, fractions):
-    fr = sorted(set(float(f) for f in fractions))
-    ax.set_xticks([100 * f for f in fr]); ax.set_xticklabels([f"{100 * f:g}%" for f in fr]); ax.minorticks_off()
-
 def _errorbar(ax, x, sub, **kw):
     "Mean accuracy over the seeds with a one-std error bar (none for a single seed)."
     return ax.errorbar(x, sub.accuracy, yerr=sub.accuracy_std.fillna(0).to_numpy(), capsize=3, **kw)
+
+def figure_png(fig) -> bytes:
+    "A matplotlib figure as PNG bytes (for an `ipywidgets.Image`)."
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=100)
+    return buf.getvalue()
+
+# %% ../nbs/11_experiments.ipynb #80b72df5
+def _pct_ticks(ax, fractions):
+    fr = sorted(set(float(f) for f in fractions))
+    ax.set_xticks([100 * f for f in fr]); ax.set_xticklabels([f"{100 * f:g}%" for f in fr]); ax.minorticks_off()
 
 def plot_label_fractions(table, ax=None):
     "Accuracy vs label fraction (log x), mean ± std over the seeds: supervised, linear eval, fine-tuned, distilled (claims (a) and (d))."
@@ -216,17 +262,18 @@ def plot_label_fractions(table, ax=None):
             sub = a[a.method == m].sort_values('label_fraction')
             if len(sub): _errorbar(ax, 100 * sub.label_fraction, sub, label=name, **METHOD_STYLE[m])
         _pct_ticks(ax, table.label_fraction)
-    return _finish(fig, ax, f"{table.dataset.iloc[0] if len(table) else ''}: accuracy vs labels{_seeds_note(table)}",
-                   'labeled fraction of the training images')
+    dataset = f"{table.dataset.iloc[0]}: " if len(table) and isinstance(table.dataset.iloc[0], str) else ''
+    return _finish(fig, ax, f"{dataset}accuracy vs labels{_seeds_note(table)}", 'labeled fraction of the training images')
 
+# %% ../nbs/11_experiments.ipynb #e2a9b931
 def plot_model_sizes(table, ax=None):
     "The paper's Figure 1: accuracy vs encoder parameters (mean ± std over the seeds), one curve per label fraction (fine-tuned solid, supervised dashed)."
     fig, ax = _new_axes(ax)
     if not _empty(ax, table):
         ax.set_xscale('log')
         a = seed_means(table)
-        cmap = {f: c for f, c in zip(sorted(a.label_fraction.unique()), ['tab:red', 'tab:blue', 'tab:green', 'tab:purple', 'tab:brown', 'tab:olive', 'tab:cyan'] * 3)}
-        for f, color in cmap.items():
+        colors = ['tab:red', 'tab:blue', 'tab:green', 'tab:purple', 'tab:brown', 'tab:olive', 'tab:cyan'] * 3
+        for f, color in zip(sorted(a.label_fraction.unique()), colors):
             for m, ls in (('finetune', '-'), ('supervised', '--')):
                 sub = a[(a.method == m) & (a.label_fraction == f)].sort_values('params_M')
                 if len(sub): _errorbar(ax, sub.params_M, sub, ls=ls, marker='o', color=color,
@@ -235,6 +282,7 @@ def plot_model_sizes(table, ax=None):
             ax.annotate(model, (p, acc), fontsize=7, textcoords='offset points', xytext=(3, 4))
     return _finish(fig, ax, f'accuracy vs model size (paper Fig. 1){_seeds_note(table)}', 'encoder parameters (millions)')
 
+# %% ../nbs/11_experiments.ipynb #6d0d0f69
 def plot_temperatures(table, ax=None):
     "Student accuracy vs distillation temperature tau (log x), mean ± std over the seeds: self-distillation and big-to-small; dotted: the teacher (shaded: its std)."
     fig, ax = _new_axes(ax)
@@ -256,21 +304,15 @@ def plot_temperatures(table, ax=None):
         if taus: ax.set_xticks(taus); ax.set_xticklabels([f"{t:g}" for t in taus]); ax.minorticks_off()
     return _finish(fig, ax, f'distilled students vs temperature{_seeds_note(table)}', 'distillation temperature tau')
 
-def figure_png(fig) -> bytes:
-    "A matplotlib figure as PNG bytes (for an `ipywidgets.Image`)."
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=100)
-    return buf.getvalue()
-
 # %% ../nbs/11_experiments.ipynb #c3077f95
 @dataclass
 class StudyRun:
-    "One grid point of a study: a config, the stages it runs, and the finished stages `share` it borrows from run `share_from`."
+    "One grid point of a study: a config, the stages it runs, a `label` naming its settings, and the finished stages `share` it borrows from run `share_from`."
     cfg: PipelineConfig
     stages: tuple = STAGES
     share_from: PipelineConfig | None = None
     share: tuple = ()
+    label: str = ''
 
 @dataclass
 class StudyResult:
@@ -278,7 +320,7 @@ class StudyResult:
     study: str
     table: object      # pandas DataFrame, columns TABLE_COLUMNS
     figure: object     # matplotlib Figure
-    runs: list         # one dict per run that started: key, path, status {stage: 'trained'|'reused'}
+    runs: list         # one dict per run that started: key, label, path, status {stage: 'trained'|'reused'}, finished
     stopped: bool = False
 
     @property
@@ -286,55 +328,92 @@ class StudyResult:
         "The stages this call trained (empty when everything came from the cache)."
         return [(r['key'], k) for r in self.runs for k, s in r['status'].items() if s == 'trained']
 
-def run_study(study:str, runs, root='runs/studies', plot=None, device=None, data:ImageData|None=None, log=print,
-              on_update=None, on_run_finished=None, should_stop=None, progress:bool=True) -> StudyResult:
+# %% ../nbs/11_experiments.ipynb #74206d23
+class StudyTracker:
+    "Follows a study through the pipeline's `StageEvent`s and the training batches: each run's stage status, the tidy rows, the progress reports."
+    def __init__(self, study:str, runs:list, n_channels:int, on_update=None, on_progress=None, should_stop=None):
+        store_attr('study,runs,n_channels,on_update,on_progress')
+        self.should_stop = should_stop or (lambda: False)
+        self.rows, self.done, self.seen, self.stage = [], [], [], None
+
+    def table(self, extra=()): return tidy_table(self.rows + list(extra))
+    def _rows(self, metrics):
+        r = self.done[-1]
+        return run_rows(self.study, self.runs[len(self.done) - 1].cfg, metrics, r['status'], r['key'], self.n_channels)
+
+    def report(self, status, **kw):
+        "Pass a `StudyProgress` for the current run to `on_progress`."
+        if self.on_progress is not None and self.done:
+            self.on_progress(StudyProgress(self.study, len(self.done), len(self.runs), self.done[-1]['label'], self.stage, status, **kw))
+
+    def start_run(self, key, path):
+        run = self.runs[len(self.done)]
+        self.done.append(dict(key=key, label=run.label or key, path=path, status={}, finished=False)); self.seen.append({})
+        self.stage = None; self.report('run started')
+
+    def on_event(self, e:StageEvent):
+        "The pipeline's stage events: each stage's status, the table after each trained stage, a stop after any."
+        self.stage = e.key; self.report(e.status)
+        if e.status == 'started': return
+        self.done[-1]['status'][e.key], self.seen[-1][e.key] = e.status, e.metrics
+        if self.on_update is not None and e.status == 'trained': self.on_update(self.table(self._rows(self.seen[-1])))
+        if self.should_stop(): raise StudyStopped('after a finished stage')
+
+    def on_batch(self, epoch, n_epochs, batch, n_batches):
+        self.report('training', epoch=epoch, n_epochs=n_epochs, batch=batch, n_batches=n_batches)
+
+# %% ../nbs/11_experiments.ipynb #b202dcb6
+@patch
+def finish_run(self:StudyTracker, metrics):
+    "The finished run's rows join the table; returns the run's record and the table."
+    self.rows.extend(self._rows(metrics)); self.done[-1]['finished'] = True
+    self.stage = None; self.report('run finished')
+    return self.done[-1], self.table()
+
+@patch
+def stopped(self:StudyTracker, e:StudyStopped) -> str:
+    "Keep the finished stages of an interrupted run (as its events reported them); the line saying where the study stopped."
+    if self.done and not self.done[-1]['finished']: self.rows.extend(self._rows(self.seen[-1]))
+    where = e.where
+    if where == 'during training' and self.stage: where += f" of {self.stage} ({self.done[-1]['label']}), which starts again next time"
+    self.report('stopped')
+    return f"{self.study}: stopped {where}; {len(self.rows)} finished results kept"
+
+# %% ../nbs/11_experiments.ipynb #c1e76e36
+def run_study(study:str, runs, root='runs/studies', plot=None, device=None, data:ImageData|None=None, log=print, on_update=None,
+              on_run_finished=None, should_stop=None, progress:bool=True, on_progress=None) -> StudyResult:
     "Run every `StudyRun` in `<root>/<study>/<run key>/`, reusing finished stages; returns the tidy table and the figure."
     runs = list(runs)
     if not runs: raise ValueError(f"study {study!r} has no runs: give at least one label fraction / model size / temperature")
     check_configs([r.cfg for r in runs])
     if len({r.cfg.dataset for r in runs}) > 1: raise ValueError("all runs of a study must use the same dataset")
-    should_stop = should_stop or (lambda: False)
     fp = None if data is None else data_fingerprint(data)
     if data is None: data = load_dataset(runs[0].cfg.dataset, root=runs[0].cfg.data_root)
-    folder = Path(root)/study
-    rows, done, stopped, seen_by_run = [], [], False, []
-    plot = plot or plot_label_fractions
-    def table_now(extra=()): return tidy_table(rows + list(extra))
-    it = runs
-    if progress:
-        from fastprogress.fastprogress import progress_bar
-        it = progress_bar(runs)
-        it.comment = f'{study}: runs'   # an attribute: the console bar (scripts, nbdev-test) takes no `comment=` argument
-    with study_callbacks(should_stop, progress):
+    folder, stopped = Path(root)/study, False
+    tr = StudyTracker(study, runs, data.n_channels, on_update, on_progress, should_stop)
+    with study_callbacks(tr.should_stop, progress, on_batch=tr.on_batch if on_progress else None):
         try:
-            for run in it:
-                if should_stop(): raise StudyStopped("stopped before the next run")
+            for run in _runs_bar(runs, study) if progress else runs:
+                if tr.should_stop(): raise StudyStopped('before the next run')
                 key = run_key(run.cfg, fp)
-                out = folder/key
-                if run.share_from is not None: share_stages(folder/run_key(run.share_from, fp), out, run.share)
-                status, seen = {}, {}
-                rec = dict(key=key, path=out, status=status, finished=False)
-                done.append(rec); seen_by_run.append(seen)
-                def on_event(e:StageEvent, run=run, status=status, seen=seen, key=key):
-                    if e.status == 'started': return
-                    status[e.key], seen[e.key] = e.status, e.metrics
-                    if on_update is not None and e.status == 'trained':   # reused stages are shown when their run ends
-                        on_update(table_now(run_rows(study, run.cfg, seen, status, key, data.n_channels)))
-                    if should_stop(): raise StudyStopped("stopped after a finished stage")
-                res = run_pipeline(run.cfg, out, device=device, stages=run.stages, log=log, data=data, on_event=on_event)
-                rows.extend(run_rows(study, run.cfg, res.metrics, status, key, data.n_channels))
-                rec['finished'] = True
-                table = table_now()
+                if run.share_from is not None: share_stages(folder/run_key(run.share_from, fp), folder/key, run.share)
+                tr.start_run(key, folder/key)
+                res = run_pipeline(run.cfg, folder/key, device=device, stages=run.stages, log=log, data=data, on_event=tr.on_event)
+                rec, table = tr.finish_run(res.metrics)
                 if on_update is not None: on_update(table)
                 if on_run_finished is not None: on_run_finished(rec, table)
         except StudyStopped as e:
             stopped = True
-            if done and not done[-1]['finished']:   # the finished stages of the interrupted run, as its events reported them
-                r = done[-1]
-                rows.extend(run_rows(study, runs[len(done) - 1].cfg, seen_by_run[-1], r['status'], r['key'], data.n_channels))
-            log(f"{study}: stopped ({e}); {len(rows)} finished results kept")
-    table = table_now()
-    return StudyResult(study, table, plot(table), done, stopped)
+            log(tr.stopped(e))
+    if not stopped: tr.report('done')
+    table = tr.table()
+    return StudyResult(study, table, (plot or plot_label_fractions)(table), tr.done, stopped)
+
+def _runs_bar(runs, study):
+    from fastprogress.fastprogress import progress_bar
+    it = progress_bar(runs)
+    it.comment = f'{study}: runs'   # an attribute: the console bar (scripts, nbdev-test) takes no `comment=` argument
+    return it
 
 # %% ../nbs/11_experiments.ipynb #b218939f
 def label_fraction_study(cfg:PipelineConfig|None=None, fractions=(0.01, 0.1, 1.0), root='runs/studies', stages=STAGES, **kwargs) -> StudyResult:
@@ -343,9 +422,9 @@ def label_fraction_study(cfg:PipelineConfig|None=None, fractions=(0.01, 0.1, 1.0
     fractions = tuple(sorted(float(f) for f in fractions))
     if not fractions: raise ValueError("choose at least one label fraction")
     pre = dataclasses.replace(cfg, label_fractions=fractions)
-    runs = [StudyRun(pre, ('pretrain',))] if any(s in stages for s in ('pretrain', 'linear', 'finetune', 'distill')) else []
+    runs = [StudyRun(pre, ('pretrain',), label='pretraining')] if any(s in stages for s in ('pretrain', 'linear', 'finetune', 'distill')) else []
     rest = tuple(s for s in stages if s != 'pretrain')
-    runs += [StudyRun(dataclasses.replace(cfg, label_fractions=(f,)), rest, pre if runs else None, ('pretrain',) if runs else ())
+    runs += [StudyRun(dataclasses.replace(cfg, label_fractions=(f,)), rest, pre if runs else None, ('pretrain',) if runs else (), f"{100 * f:g}% labels")
              for f in fractions]
     return run_study('label_fractions', runs, root, plot=plot_label_fractions, **kwargs)
 
@@ -355,8 +434,8 @@ def model_size_study(cfg:PipelineConfig|None=None, sizes=((18, 0.25, False), (18
     cfg = cfg or PipelineConfig()
     fractions = tuple(sorted(float(f) for f in fractions))
     stages = ('pretrain', 'finetune') + (('supervised',) if supervised else ())
-    runs = [StudyRun(dataclasses.replace(cfg, depth=d, width=float(w), sk=bool(sk), label_fractions=fractions, baselines=supervised), stages)
-            for d, w, sk in parse_model_sizes(sizes)]
+    runs = [StudyRun(dataclasses.replace(cfg, depth=d, width=float(w), sk=bool(sk), label_fractions=fractions, baselines=supervised), stages,
+                     label=model_name(d, w, sk)) for d, w, sk in parse_model_sizes(sizes)]
     return run_study('model_sizes', runs, root, plot=plot_model_sizes, **kwargs)
 
 def temperature_study(cfg:PipelineConfig|None=None, taus=(0.1, 0.3, 1.0, 3.0), fractions=(0.1,), root='runs/studies', **kwargs) -> StudyResult:
@@ -369,8 +448,8 @@ def temperature_study(cfg:PipelineConfig|None=None, taus=(0.1, 0.3, 1.0, 3.0), f
     if min(taus) <= 0: raise ValueError(f"temperatures must be > 0; got {min(taus):g}")
     teacher = dataclasses.replace(cfg, label_fractions=fractions, baselines=False)
     shared = ('pretrain',) + tuple(stage_key('finetune', f, s) for f in fractions for s in teacher.distilled_seeds())
-    runs = [StudyRun(teacher, ('pretrain', 'finetune'))]
-    runs += [StudyRun(dataclasses.replace(teacher, tau_self=t, tau_small=t), ('distill',), teacher, shared) for t in taus]
+    runs = [StudyRun(teacher, ('pretrain', 'finetune'), label='teacher')]
+    runs += [StudyRun(dataclasses.replace(teacher, tau_self=t, tau_small=t), ('distill',), teacher, shared, f"tau {t:g}") for t in taus]
     return run_study('temperatures', runs, root, plot=plot_temperatures, **kwargs)
 
 # %% ../nbs/11_experiments.ipynb #56742fcc
@@ -390,195 +469,12 @@ def best_temperature(table, method:str='distill_self', label_fraction:float|None
     tau = float(per_tau.valid_accuracy.idxmax())
     return dict(tau=tau, valid_accuracy=float(per_tau.valid_accuracy[tau]), test_accuracy=float(per_tau.test_accuracy[tau]), per_tau=per_tau)
 
-# %% ../nbs/11_experiments.ipynb #589695a1
-FRACTION_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
-STUDY_DATASETS = ('digits', 'fashion_mnist', 'cifar10', 'stl10')
+# %% ../nbs/11_experiments.ipynb #50ad926c
+_PANEL_NAMES = ('StudyPanel', 'label_fraction_panel', 'model_size_panel', 'temperature_panel', 'default_settings', 'default_device')
 
-def default_device():
-    "'cuda' when a GPU is present, else 'cpu'"
-    return 'cuda' if torch.cuda.is_available() else 'cpu'
-
-def default_settings(device:str|None=None) -> dict:
-    "Panel defaults sized to the device: full-size Fashion-MNIST on a GPU; a few-minute `digits` study on a CPU; three seeds on both."
-    device = device or default_device()
-    if str(device).startswith('cuda'):
-        return dict(device=device, dataset='fashion_mnist', n_train=0, n_test=0, image_size=28, fractions=(0.01, 0.1, 1.0), seeds=(0, 1, 2),
-                    depth=18, width=1.0, sk=False, sizes='18x0.25, 18x0.5, 18x1, 50x1, 50x1+sk', taus=(0.1, 10.0), n_taus=5,
-                    pretrain_epochs=100, finetune_steps=600, distill_epochs=30, student_depth=18, student_width=0.25)
-    return dict(device=device, dataset='digits', n_train=0, n_test=0, image_size=16, fractions=(0.02, 0.1, 1.0), seeds=(0, 1, 2),
-                depth=18, width=0.25, sk=False, sizes='18x0.125, 18x0.25, 18x0.5', taus=(0.1, 10.0), n_taus=3,
-                pretrain_epochs=10, finetune_steps=60, distill_epochs=5, student_depth=18, student_width=0.125)
-
-def _in_live_kernel():
-    try:
-        from IPython import get_ipython
-        return type(get_ipython()).__name__ == 'ZMQInteractiveShell'
-    except Exception: return False
-
-# %% ../nbs/11_experiments.ipynb #cd7ce349
-class StudyPanel:
-    "An ipywidgets panel for one study ('label_fractions', 'model_sizes' or 'temperatures'); display it, or use `.widget`."
-    STUDIES = {'label_fractions': label_fraction_study, 'model_sizes': model_size_study, 'temperatures': temperature_study}
-
-    def __init__(self, study:str='label_fractions', root='runs/studies', base:PipelineConfig|None=None, data:ImageData|None=None,
-                 device:str|None=None, background:bool|None=None, progress:bool|None=None, download:bool=True, **settings):
-        import ipywidgets as W
-        if study not in self.STUDIES: raise ValueError(f"unknown study {study!r}; studies are {', '.join(self.STUDIES)}")
-        self.study, self.root, self.base, self.data, self.download = study, root, base or PipelineConfig(), data, download
-        live = _in_live_kernel()
-        self.background = live if background is None else background
-        self.progress = live if progress is None else progress
-        s = {**default_settings(device), **settings}
-        self.on_run_finished = None       # optional hook(run, table), called after each finished run
-        self.result, self.figure, self.error, self.thread = None, None, None, None
-        self._stop, self._running, self._datasets = threading.Event(), False, {}
-        st = {'description_width': '130px'}; lay = W.Layout(width='330px')
-        opts = dict(style=st, layout=lay)
-        self.dataset = W.Dropdown(options=STUDY_DATASETS if data is None else (data.name,), value=s['dataset'] if data is None else data.name,
-                                  description='dataset', disabled=data is not None, **opts)
-        self.n_train = W.BoundedIntText(s['n_train'], min=0, max=10**7, description='train images (0=all)', **opts)
-        self.n_test = W.BoundedIntText(s['n_test'], min=0, max=10**7, description='test images (0=all)', **opts)
-        self.image_size = W.BoundedIntText(s['image_size'], min=2, max=512, description='image size (px)', **opts)
-        self.fractions = W.SelectMultiple(options=[(f"{100 * f:g}%", f) for f in sorted(set(FRACTION_CHOICES) | set(s['fractions']))],
-                                          value=tuple(s['fractions']), rows=7, description='label fractions', **opts)
-        self.seeds = W.Text(', '.join(str(x) for x in s['seeds']), description='seeds', placeholder='0, 1, 2', **opts)
-        self.depth = W.Dropdown(options=[18, 34, 50, 101, 152], value=s['depth'], description='depth', **opts)
-        self.width = W.BoundedFloatText(s['width'], min=0.01, max=4, step=0.125, description='width', **opts)
-        self.sk = W.Checkbox(s['sk'], description='selective kernels (SK)', indent=False, layout=W.Layout(width='330px'))
-        self.sizes = W.Text(s['sizes'], description='model sizes', placeholder='18x0.25, 50x1+sk', **opts)
-        self.taus = W.FloatRangeSlider(value=s['taus'], min=0.05, max=20, step=0.05, description='tau range', readout_format='.2f', **opts)
-        self.n_taus = W.BoundedIntText(s['n_taus'], min=1, max=12, description='temperatures', **opts)
-        self.pretrain_epochs = W.BoundedIntText(s['pretrain_epochs'], min=0, max=10000, description='pretrain epochs', **opts)
-        self.finetune_steps = W.BoundedIntText(s['finetune_steps'], min=0, max=10**6, description='fine-tune steps', **opts)
-        self.distill_epochs = W.BoundedIntText(s['distill_epochs'], min=0, max=10000, description='distill epochs', **opts)
-        devs = ['cpu'] + [f'cuda:{i}' if i else 'cuda' for i in range(torch.cuda.device_count())]
-        self.device = W.Dropdown(options=sorted(set(devs) | {s['device']}), value=s['device'], description='device', **opts)
-        self.run_button = W.Button(description='Run', button_style='success', icon='play')
-        self.stop_button = W.Button(description='Stop', button_style='danger', icon='stop', disabled=True)
-        self.message = W.HTML('')
-        self.status = W.HTML(f'<b>{study.replace("_", " ")}</b>: ready; runs are cached in <code>{Path(root)/study}</code>')
-        self.out = W.Output(layout=W.Layout(max_height='220px', overflow='auto', border='1px solid #ddd'))
-        self.image = W.Image(format='png', layout=W.Layout(width='560px'))
-        self.table_html = W.HTML('')
-        self.run_button.on_click(self._on_run); self.stop_button.on_click(self._on_stop)
-        model = {'label_fractions': [self.depth, self.width, self.sk], 'model_sizes': [self.sizes],
-                 'temperatures': [self.depth, self.width, self.sk, self.taus, self.n_taus]}[study]
-        epochs = [self.pretrain_epochs, self.finetune_steps] + ([] if study == 'model_sizes' else [self.distill_epochs])
-        controls = W.VBox([self.dataset, self.n_train, self.n_test, self.image_size, self.fractions, self.seeds, *model, *epochs, self.device,
-                           W.HBox([self.run_button, self.stop_button])])
-        right = W.VBox([self.status, self.message, self.image, self.table_html])
-        self.widget = W.VBox([W.HBox([controls, right]), self.out])
-        self._show(tidy_table([]))
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
-
-    def log(self, msg):
-        "Append a line to the panel's log"
-        self.out.append_stdout(str(msg) + '\n')
-
-    def taus_values(self):
-        "The temperatures of the temperature study: `n_taus` values spaced evenly on a log scale over the tau range."
-        lo, hi = self.taus.value
-        if lo <= 0: raise ValueError(f"the tau range must be above 0; got {lo:g}")
-        return [float(f"{t:.3g}") for t in np.geomspace(lo, hi, self.n_taus.value)] if self.n_taus.value > 1 else [float(lo)]
-
-    def seeds_values(self) -> tuple:
-        "The seeds typed in the seeds box, e.g. '0, 1, 2' -> (0, 1, 2)."
-        try: seeds = tuple(int(t) for t in self.seeds.value.replace(',', ' ').split())
-        except ValueError: raise ValueError(f"seeds must be whole numbers separated by commas, e.g. '0, 1, 2'; got {self.seeds.value!r}") from None
-        if not seeds: raise ValueError("give at least one seed, e.g. '0, 1, 2' (three or more for a spread)")
-        return seeds
-
-    def config(self) -> PipelineConfig:
-        "The base config with the panel's values"
-        return dataclasses.replace(self.base, dataset=self.dataset.value if self.data is None else self.base.dataset,
-                                   seeds=self.seeds_values(), image_size=self.image_size.value, depth=self.depth.value, width=float(self.width.value),
-                                   sk=self.sk.value, pretrain_epochs=self.pretrain_epochs.value,
-                                   finetune_steps=self.finetune_steps.value, distill_epochs=self.distill_epochs.value)
-
-    def load_data(self):
-        "The panel's data: the `data` it was given, or its dataset, subset to the chosen numbers of images"
-        key = (self.dataset.value, self.n_train.value, self.n_test.value)
-        if key not in self._datasets:
-            full = self.data if self.data is not None else load_dataset(self.dataset.value, root=self.base.data_root, download=self.download)
-            self._datasets = {key: subset_data(full, self.n_train.value, self.n_test.value, seed=self.base.seed)}
-        return self._datasets[key]
-
-    def study_kwargs(self) -> dict:
-        "The arguments of the study function, from the widgets; raises `ValueError` naming a bad choice."
-        if not self.fractions.value: raise ValueError("choose at least one label fraction (ctrl/shift-click to choose several)")
-        kw = dict(cfg=self.config(), fractions=tuple(self.fractions.value), root=self.root)
-        if self.study == 'model_sizes': kw['sizes'] = parse_model_sizes(self.sizes.value)
-        if self.study == 'temperatures': kw['taus'] = self.taus_values()
-        return kw
-
-    def _show(self, table):
-        if getattr(self, 'table', None) is not None and table.equals(self.table): return   # nothing new to draw
-        self.table = table
-        self.figure = self.STUDY_PLOTS[self.study](table)
-        self.image.value = figure_png(self.figure)
-        show = table.drop(columns=['study', 'run', 'dataset', 'depth', 'width', 'sk']) if len(table) else table
-        self.table_html.value = ('<div style="max-height:220px;overflow:auto;font-size:11px">' + show.to_html(index=False, float_format=lambda v: f"{v:g}")
-                                 + '</div>') if len(table) else '<i>no results yet</i>'
-
-    def _set_running(self, running):
-        self._running = running
-        self.run_button.disabled, self.stop_button.disabled = running, not running
-
-    def _finished_run(self, run, table):
-        self.status.value = f"<b>{self.study.replace('_', ' ')}</b>: run {run['key']} finished ({len(table)} results)"
-        if self.on_run_finished is not None: self.on_run_finished(run, table)
-
-    def run(self):
-        "Run the study with the panel's values (what Run does); errors become a message in the panel."
-        self._stop.clear(); self.error = None; self.message.value = ''
-        self._set_running(True)
-        self.status.value = f"<b>{self.study.replace('_', ' ')}</b>: running on {self.device.value}..."
-        t0 = time.time()
-        try:
-            kw = self.study_kwargs()
-            kw.update(data=self.load_data(), device=self.device.value, log=self.log, on_update=self._show,
-                      on_run_finished=self._finished_run, should_stop=self._stop.is_set, progress=self.progress)
-            err = None
-            with self.out:   # fastprogress bars land in the log; the Output widget would swallow exceptions, so keep them
-                try: self.result = self.STUDIES[self.study](**kw)
-                except Exception as e: err = e
-            if err is not None: raise err
-            self._show(self.result.table)
-            n_new = len(self.result.trained)
-            self.status.value = (f"<b>{self.study.replace('_', ' ')}</b>: {'stopped' if self.result.stopped else 'done'} in {time.time() - t0:.0f} s: "
-                                 f"{len(self.result.table)} results, {n_new} stage(s) trained, the rest from the cache in <code>{Path(self.root)/self.study}</code>")
-        except (ValueError, FileNotFoundError) as e:
-            self._fail(str(e))
-        except Exception as e:   # an unexpected error: a readable line in the panel, the traceback in the log
-            self._fail(f"{type(e).__name__}: {e}"); self.log(traceback.format_exc())
-        finally:
-            self._set_running(False)
-        return self.result
-
-    def _fail(self, msg):
-        import html
-        self.error = msg
-        self.message.value = ('<div style="color:#b00020;border:1px solid #b00020;padding:4px;white-space:pre-wrap">'
-                              f'<b>Cannot run:</b> {html.escape(msg)}</div>')
-        self.status.value = f"<b>{self.study.replace('_', ' ')}</b>: not run"
-
-    def _on_run(self, _=None):
-        if self._running: return
-        if self.background:
-            self._set_running(True)
-            self.thread = threading.Thread(target=self.run, daemon=True, name=f'simclr_nb-{self.study}')
-            self.thread.start()
-        else: self.run()
-
-    def _on_stop(self, _=None):
-        self._stop.set()
-        self.status.value = f"<b>{self.study.replace('_', ' ')}</b>: stopping before the next training step; finished runs are kept"
-
-StudyPanel.STUDY_PLOTS = {'label_fractions': plot_label_fractions, 'model_sizes': plot_model_sizes, 'temperatures': plot_temperatures}
-
-def label_fraction_panel(**kwargs): "A `StudyPanel` for `label_fraction_study`"; return StudyPanel('label_fractions', **kwargs)
-def model_size_panel(**kwargs): "A `StudyPanel` for `model_size_study`"; return StudyPanel('model_sizes', **kwargs)
-def temperature_panel(**kwargs): "A `StudyPanel` for `temperature_study`"; return StudyPanel('temperatures', **kwargs)
+def __getattr__(name):
+    "The names that moved to `simclr_nb.panels` still import from `simclr_nb.experiments`."
+    if name in _PANEL_NAMES:
+        from simclr_nb import panels
+        return getattr(panels, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
