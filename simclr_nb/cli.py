@@ -6,13 +6,13 @@ Docs: https://simclr-nb.github.io/simclr_nb/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #89378f7d
 from __future__ import annotations
-import sys
+import os, sys
 from pathlib import Path
 from fastcore.script import call_parse, parse_cli, CliError
 
 # %% auto #0
 __all__ = ['RUN_OPTIONS', 'STAGE_COMMANDS', 'COMMANDS', 'POSITIONAL', 'HELP', 'data_cmd', 'run_parser', 'run_summary', 'run_cmd',
-           'evaluate_cmd', 'main', 'run_command']
+           'evaluate_cmd', 'CliExit', 'explain', 'torch_oom', 'main', 'run_command']
 
 # %% ../nbs/10_cli.ipynb #1b678aa3
 @call_parse(pos=['name'])
@@ -108,7 +108,7 @@ def run_summary(res, cfg) -> str:
 
 def run_cmd(args=None, prog='simclr-nb run', stages=None, description=None):
     "Run the SimCLRv2 pipeline from command-line `args` and print its summary; returns the `PipelineResult`."
-    import json, dataclasses
+    import dataclasses
     import matplotlib; matplotlib.use('Agg')
     from simclr_nb.pipeline import PipelineConfig, run_pipeline
     p = run_parser(prog, description)
@@ -118,13 +118,18 @@ def run_cmd(args=None, prog='simclr-nb run', stages=None, description=None):
     fields = {f.name for f in dataclasses.fields(PipelineConfig)}
     base = PipelineConfig().to_dict()
     if run['config']:
+        from simclr_nb.pipeline import read_json
         path = Path(run['config'])
-        if not path.exists(): raise CliError(f"--config {path}: no such file")
-        base.update(json.loads(path.read_text()))
+        if not path.is_file(): raise CliError(f"--config {path}: no such file")
+        try: saved = read_json(path, 'configuration given with --config')
+        except ValueError as e: raise CliError(str(e)) from None
+        if not isinstance(saved, dict): raise CliError(f"--config {path} holds a {type(saved).__name__}, not a configuration: give a config.json of a run")
+        base.update(saved)
     given = {k: v for k, v in ns.items() if k in fields and v != p.get_default(k)}   # options typed on the command line
     d = {**base, **given}
     if d.get('student_depth') == 0: d['student_depth'] = None
     stage_list = stages or tuple(s.strip() for s in run['stages'].split(',') if s.strip())
+    if not stage_list: raise CliError(f"--stages is empty: give one or more of pretrain, supervised, linear, finetune, distill (default: all)")
     try:
         cfg = PipelineConfig.from_dict(d).validate()
         res = run_pipeline(cfg, run['out'], force=run['force'], device=run['device'], stages=stage_list)
@@ -144,20 +149,22 @@ def evaluate_cmd(
     device:str=None,  # cpu, cuda, ...
 ):
     "Test accuracy of a saved classifier on a dataset's test split."
-    import json
-    from simclr_nb.pipeline import load_classifier
+    from simclr_nb.pipeline import load_classifier, read_json, check_device
     from simclr_nb.data import load_dataset
     from simclr_nb.evaluate import accuracy
     ck_path = Path(checkpoint)
     cfg_file = ck_path.parent/'config.json'
-    run_cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
-    dataset = dataset or run_cfg.get('dataset')
-    image_size = image_size or run_cfg.get('image_size')
-    if dataset is None: raise CliError(f"no config.json beside {ck_path}: pass --dataset")
     try:
+        check_device(device)
+        run_cfg = read_json(cfg_file, 'run configuration') if cfg_file.exists() else {}
         model, ck = load_classifier(ck_path, device)
-        data = load_dataset(dataset, root=root or run_cfg.get('data_root'))
-    except (ValueError, FileNotFoundError) as e: raise CliError(str(e)) from e
+    except (ValueError, FileNotFoundError) as e: raise CliError(str(e)) from None
+    if not isinstance(run_cfg, dict): run_cfg = {}
+    dataset = dataset or ck.get('dataset') or run_cfg.get('dataset')   # the checkpoint says what it was trained on and at what size
+    image_size = image_size or ck.get('image_size') or run_cfg.get('image_size')
+    if dataset is None: raise CliError(f"{ck_path} does not name its dataset and has no config.json beside it: pass --dataset")
+    try: data = load_dataset(dataset, root=root or ck.get('data_root') or run_cfg.get('data_root'))
+    except (ValueError, FileNotFoundError) as e: raise CliError(str(e)) from None
     if ck.get('n_classes') != data.n_classes: raise CliError(f"{ck_path} predicts {ck.get('n_classes')} classes but {data.name} has {data.n_classes}")
     acc = accuracy(model, data.test_x, data.test_y, size=image_size, device=device)
     print(f"{ck_path}: {ck.get('stage')} model, test accuracy on {data.name}: {100 * acc:.2f}% ({len(data.test_x)} images)")
@@ -170,8 +177,35 @@ HELP = {'run': 'Run all stages (pretrain, baselines, fine-tune, distill) and wri
         'pretrain': 'Stage 1 only: contrastive pretraining.', 'finetune': 'Stage 2 only: fine-tuning and its baselines (needs pretrain).',
         'distill': 'Stage 3 only: distillation (needs finetune).'}
 
+class CliExit(SystemExit):
+    "How a command ends on an error: `message` (already printed on stderr) and exit `status` (2 bad input, 1 failure, 130 Ctrl-C)."
+    def __init__(self, message, status=2): super().__init__(status); self.message = message
+    def __str__(self): return self.message
+
+def explain(e:BaseException):
+    "`(exit status, one-paragraph message)` for an exception ending a command; None for argparse's own exits (--help, usage)."
+    from simclr_nb.checkpoint import NonFiniteLoss
+    one = lambda s: ' '.join(str(s).split())
+    if isinstance(e, SystemExit): return None
+    if isinstance(e, KeyboardInterrupt):
+        return 130, ("interrupted (Ctrl-C): finished stages and every completed epoch are saved; "
+                     "run the same command again to resume where it stopped.")
+    if isinstance(e, NonFiniteLoss): return 1, f"stopped: {one(e)}"
+    if isinstance(e, (CliError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError)): return 2, f"error: {one(e)}"
+    if isinstance(e, (MemoryError, torch_oom())):
+        return 1, (f"out of memory ({one(e)[:160]}): use a smaller --pretrain-bs, --finetune-bs, --distill-bs or --image-size; "
+                   "run again to resume from the last completed epoch.")
+    if isinstance(e, OSError): return 1, f"error: {one(e)}. Finished stages and completed epochs are kept; run again once fixed."
+    return 1, (f"internal error ({type(e).__name__}: {one(e)[:300]}): a bug in simclr_nb. Please report it with the command you ran; "
+               "SIMCLR_NB_TRACEBACK=1 shows the traceback.")
+
+def torch_oom():
+    "torch's out-of-memory exception type (a RuntimeError subclass), without importing torch for `--help`."
+    mod = sys.modules.get('torch')
+    return getattr(mod, 'OutOfMemoryError', MemoryError) if mod is not None else MemoryError
+
 def main(argv=None):
-    "Entry point of the `simclr-nb` console script: `simclr-nb <command> [options]`."
+    "Entry point of the `simclr-nb` console script: `simclr-nb <command> [options]`; errors end in one paragraph and an exit status."
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ('-h', '--help'):
         print("usage: simclr-nb <command> [options]\n\ncommands:")
@@ -179,21 +213,26 @@ def main(argv=None):
         print("\n`simclr-nb <command> --help` lists the options of a command.")
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
-    if cmd not in COMMANDS: raise SystemExit(f"simclr-nb: unknown command {cmd!r}; commands: {', '.join(COMMANDS)}")
-    if COMMANDS[cmd] is run_cmd:
-        try: run_cmd(rest, prog=f'simclr-nb {cmd}', stages=STAGE_COMMANDS.get(cmd), description=HELP[cmd])
-        except CliError as e: raise SystemExit(f"error: {e}")
-        return 0
-    return run_command(COMMANDS[cmd], rest, prog=f'simclr-nb {cmd}')
+    import warnings   # a deprecation notice from inside a library is not the user's business
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')
+    try:
+        if cmd not in COMMANDS: raise CliError(f"unknown command {cmd!r}; commands: {', '.join(COMMANDS)}")
+        if COMMANDS[cmd] is run_cmd: run_cmd(rest, prog=f'simclr-nb {cmd}', stages=STAGE_COMMANDS.get(cmd), description=HELP[cmd])
+        else: run_command(COMMANDS[cmd], rest, prog=f'simclr-nb {cmd}')
+    except BaseException as e:
+        why = explain(e)
+        if why is None or os.environ.get('SIMCLR_NB_TRACEBACK'): raise
+        print(why[1], file=sys.stderr)
+        raise CliExit(why[1], why[0]) from None
+    return 0
 
 def run_command(func, args, prog=None):
-    "Parse `args` with the `call_parse` parser of `func` (its docments become `--help`) and call it; errors exit with their message."
+    "Parse `args` with the `call_parse` parser of `func` (its docments become `--help`) and call it."
     func = getattr(func, '__wrapped__', func)
     old = sys.argv
     sys.argv = [prog or func.__name__] + list(args)
     try:
         pargs, kwargs, _ = parse_cli(func, pos=POSITIONAL.get(func.__name__))
         func(*pargs, **kwargs)
-    except CliError as e: raise SystemExit(f"error: {e}")
     finally: sys.argv = old
     return 0

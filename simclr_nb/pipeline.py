@@ -28,9 +28,19 @@ __all__ = ['STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECT
            'share_stages', 'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits', 'ValidateLast',
            'finetune_step_count', 'finetune_stage', 'supervised_stage', 'linear_stage', 'load_classifier',
            'distill_stage', 'fraction_tag', 'stage_key', 'markdown_table', 'PipelineResult', 'seed_values', 'summarize',
-           'results_table', 'common_seed_verdict', 'claims', 'write_report', 'run_pipeline']
+           'results_table', 'common_seed_verdict', 'claims', 'write_report', 'check_device', 'check_memory',
+           'check_data', 'run_pipeline']
 
 # %% ../nbs/09_pipeline.ipynb #8d7a37ff
+def _check_type(name, value, default):
+    "A ValueError unless `value` has the type of the field's `default` (ints are floats; None where the default is None or the field is optional)."
+    if value is None and (default is None or name in ('data_root', 'student_depth')): return
+    ok = {bool: lambda v: isinstance(v, bool), int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), str: lambda v: isinstance(v, str),
+          tuple: lambda v: isinstance(v, (list, tuple))}.get(type(default), lambda v: True)
+    if not ok(value): raise ValueError(f"config value {name}={value!r} is a {type(value).__name__}; it must be a {type(default).__name__} "
+                                       f"like the default {default!r}")
+
 @dataclass
 class PipelineConfig:
     """Everything a SimCLRv2 run depends on (saved as `config.json`). The defaults are the recipe measured for small
@@ -115,6 +125,12 @@ class PipelineConfig:
         if self.distill_init not in ('random', 'pretrained'): raise ValueError(f"distill_init must be 'random' or 'pretrained'; got {self.distill_init!r}")
         if not 0 <= self.distill_alpha <= 1: raise ValueError(f"distill_alpha must be in [0, 1]; got {self.distill_alpha}")
         if self.temperature <= 0 or self.tau_self <= 0 or self.tau_small <= 0: raise ValueError("temperatures must be > 0")
+        if self.head_layers < 1: raise ValueError(f"head_layers must be >= 1 (SimCLRv2: 3); got {self.head_layers}")
+        for what, spec in (('teacher', self.teacher_spec(3)), ('student', self.student_spec(3))):
+            if spec is None: continue
+            try:
+                with torch.device('meta'): build_encoder(spec)   # the models' own checks, without allocating anything
+            except ValueError as e: raise ValueError(f"the {what} encoder: {e}") from None
         return self
 
     def to_dict(self):
@@ -128,6 +144,8 @@ class PipelineConfig:
         unknown = sorted(set(d) - names)
         if unknown: raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(names)}")
         d = dict(d)
+        for f in dataclasses.fields(cls):
+            if f.name in d: _check_type(f.name, d[f.name], f.default)
         if 'label_fractions' in d: d['label_fractions'] = tuple(float(f) for f in d['label_fractions'])
         if 'seeds' in d: d['seeds'] = tuple(int(s) for s in d['seeds'])
         return cls(**d)
@@ -630,6 +648,42 @@ def write_report(cfg:PipelineConfig, rf:RunFolder):
     return table, found
 
 # %% ../nbs/09_pipeline.ipynb #01d57390
+def check_device(device):
+    "`device` as a `torch.device` (None stays None: a GPU when present), or a ValueError saying why this machine cannot use it."
+    if device is None: return None
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a device torch knows: use cpu, cuda, cuda:1 or mps") from None
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: CUDA is not available on this machine (no GPU, or a CPU-only torch); use cpu, "
+                         "or leave the device out to use a GPU when there is one")
+    if d.type == 'cuda' and d.index is not None and d.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} GPU(s), numbered from 0")
+    if d.type == 'mps' and not torch.backends.mps.is_available(): raise ValueError(f"device {device!r}: MPS is not available here; use cpu")
+    if d.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"device {device!r}: simclr_nb trains on cpu, cuda or mps, not {d.type}")
+    return d
+
+def check_memory(cfg:PipelineConfig, device=None):
+    """Refuse an image size or batch the machine cannot hold: the stem's activations for one pretraining batch (2B views,
+    4 bytes each, x8 for the layers after it) against the device's memory. A lower bound, so only impossible sizes are refused."""
+    s = cfg.image_size if cfg.image_size <= 32 else cfg.image_size / 4   # large images: stride-2 stem and max-pool
+    need = 2 * cfg.pretrain_bs * max(1, round(64 * cfg.width)) * s * s * 4 * 8
+    d = torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    have = (torch.cuda.get_device_properties(d).total_memory if d.type == 'cuda'
+            else os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))
+    if need > have:
+        raise ValueError(f"image_size={cfg.image_size} with pretrain_bs={cfg.pretrain_bs} needs at least {need / 2**30:,.0f} GiB for the "
+                         f"activations of one pretraining batch; this {d.type} has {have / 2**30:,.0f} GiB. Use a smaller image_size or pretrain_bs.")
+
+def check_data(cfg:PipelineConfig, data):
+    "A ValueError unless `data` has at least 2 classes and every label fraction gives at least 2 labeled images."
+    if data.n_classes < 2:
+        raise ValueError(f"{data.name} has {data.n_classes} class ({', '.join(map(str, data.classes))}): classification needs at least 2 "
+                         "(for a folder: one sub-folder of root/train/ per class)")
+    for f in cfg.label_fractions:
+        n = len(label_fraction_split(data.train_y, fraction=f, seed=cfg.seeds[0]).labeled)
+        if n < 2: raise ValueError(f"label fraction {f} gives {n} labeled image of {data.name}: fine-tuning needs at least 2; use a larger fraction")
+
 def run_pipeline(cfg:PipelineConfig|None=None, out='runs/demo', force:bool=False, device=None, stages=STAGES, log=print, data=None,
                  on_event=None) -> PipelineResult:
     """Run the SimCLRv2 stages of `cfg` in `out` (reusing finished stages unless `force`), then write the report.
@@ -639,7 +693,11 @@ def run_pipeline(cfg:PipelineConfig|None=None, out='runs/demo', force:bool=False
     stages = tuple(stages)
     bad = [s for s in stages if s not in STAGES]
     if bad: raise ValueError(f"unknown stage(s) {bad}; stages are {', '.join(STAGES)}")
+    if not stages: raise ValueError(f"no stage to run: give one or more of {', '.join(STAGES)}")
+    device = check_device(device)
+    check_memory(cfg, device)
     data = data if data is not None else load_dataset(cfg.dataset, root=cfg.data_root)
+    check_data(cfg, data)
     rf = RunFolder(out, cfg, force=force, log=log, on_event=on_event, stages=stages)
     sp = make_splits(cfg, data)
     (rf.path/'splits').mkdir(exist_ok=True)
