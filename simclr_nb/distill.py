@@ -125,6 +125,7 @@ class DistillCallback(Callback):
         self.learn.loss = self.learn.loss_grad.clone()
 
 # %% ../nbs/08_distill.ipynb #2fa0920e
+from .distributed import global_batch_size
 def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)` (or `(x, y)`, labels ignored), valid = test `(x, y)`
                     student: nn.Module,        # a new `ClassifierNet` (same or smaller encoder), no projection head
                     teacher: nn.Module,        # the fine-tuned `FineTuneNet`; frozen, eval mode
@@ -145,7 +146,7 @@ def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)` (
                    ) -> Learner:
     "A fastai `Learner` distilling `teacher` into `student` on unlabeled batches (SimCLRv2 stage 3): crop+flip, LARS, warm-up + cosine."
     check_distill_pair(student, teacher)
-    if lr is None: lr = scale_lr(base_lr, dls.train.bs, lr_scaling)
+    if lr is None: lr = scale_lr(base_lr, global_batch_size(dls.train), lr_scaling)
     train_tfm = CropFlip(size) if train_tfm is None else train_tfm
     cbs = [AugmentBatch(train_tfm, valid_size=size),
            DistillCallback(teacher, tau=tau, alpha=alpha, labeled_dl=labeled_dl, labeled_tfm=train_tfm, scale_by_tau2=scale_by_tau2),

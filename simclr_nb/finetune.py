@@ -54,7 +54,8 @@ class LARSExclude(Callback):
             if id(p) in excluded: state['do_wd'] = False
 
 # %% ../nbs/07_finetune.ipynb #7e1f33af
-def _batch_size(dls): return dls.train.bs
+from .distributed import global_batch_size
+def _batch_size(dls): return global_batch_size(dls.train)  # all processes' batch under a launcher
 
 OPTIMIZERS = ('lars', 'adam')
 SCHEDULES = ('cosine', 'one_cycle', 'constant')

@@ -42,7 +42,7 @@ class NTXentLoss:
     def __call__(self, pred, *yb):
         z = pred[-1] if isinstance(pred, (tuple, list)) else pred
         if z.shape[0] % 2: raise ValueError(f"NTXentLoss expects the projections of 2B views (both views concatenated); got {z.shape[0]} rows")
-        z_a, z_b = z.float().chunk(2)
+        z_a, z_b = (z if z.dtype == torch.float64 else z.float()).chunk(2)   # fp32 at least (float64 kept: exact reference runs)
         with torch.autocast(device_type=z.device.type, enabled=False):
             return nt_xent_distributed(z_a, z_b, self.temperature, queue=self.queue)
 

@@ -1,0 +1,153 @@
+"""Several processes equal one: 2 gloo CPU processes with batch B each against 1 process with batch 2B, from the same
+weights, for pretraining (global BN, gathered NT-Xent, LARS, memory), fine-tuning and distillation; and a
+`torchrun --nproc_per_node 2` run of `simclr-nb run` that writes one report."""
+import json, os, shutil, subprocess, sys
+from pathlib import Path
+import pytest, torch
+from fastai.callback.core import Callback, CancelValidException
+
+from simclr_nb.distributed import launch, get_rank, gathered_features, n_sync_batchnorm, DistributedCallback
+
+BIN = Path(sys.executable).parent
+B, STEPS = 8, 3                     # per-process batch, optimiser steps
+SPEC = dict(depth=18, width=0.125, sk=False, small_images=True, in_channels=1)
+TOL = 1e-5
+# float64: the comparison measures the method, not float32 rounding. In float32 the two runs differ by rounding that
+# these steps amplify (pretraining at lr 0.02: 4e-5 after 3 steps, 1e-5 after 1); in float64 they agree to ~1e-13,
+# while a missing all-reduce or a wrong gradient scale moves the weights by ~1e-2 or more.
+DTYPE = torch.float64
+
+
+class TwoViews:
+    "Deterministic 'augmentation': the views differ (flip, contrast) but draw no random numbers, so every process makes the same ones."
+    def two_views(self, x):
+        a = x.to(DTYPE) / 255
+        return a, a.flip(-1) * 0.8 + 0.1
+
+
+def _as_dtype(x):
+    from simclr_nb.augment import to_float
+    return to_float(x).to(DTYPE)
+
+
+class ExactRun(Callback):
+    "The training steps only (no validation pass), with the recorded loss in float32 (fastai's smoother keeps float32)."
+    def after_loss(self): self.learn.loss = self.learn.loss.float()
+    def before_validate(self): raise CancelValidException
+
+
+def _data():
+    from simclr_nb.data import load_dataset
+    d = load_dataset('digits')
+    return d.train_x[:2 * B * STEPS], d.train_y[:2 * B * STEPS], d.test_x[:16], d.test_y[:16]
+
+
+def _learner(kind):
+    "The learner of one stage with a global batch of 2B, built the same way in one process and in each of two."
+    from fastai.data.core import DataLoaders
+    from simclr_nb.data import TensorImageDL
+    from simclr_nb.models import build_encoder, ProjectionHead, ContrastiveNet, FineTuneNet, ClassifierNet
+    x, y, tx, ty = _data()
+    valid = TensorImageDL(tx, ty, bs=16)
+    torch.manual_seed(0)
+    enc = build_encoder(SPEC)
+    if kind == 'pretrain':
+        from simclr_nb.pretrain import pretrain_learner, MemoryCallback
+        dls = DataLoaders(TensorImageDL(x, bs=2 * B, drop_last=True), valid, device='cpu')
+        model = ContrastiveNet(enc, ProjectionHead(enc.num_features, 3, out_dim=16))
+        return pretrain_learner(dls, model.to(DTYPE), TwoViews(), memory=MemoryCallback(momentum=0.9, queue_size=4 * B), warmup_frac=0.,
+                                channels_last=False, keep_freed_memory=False, precision='fp32', temperature=0.2, cbs=ExactRun())
+    dls = DataLoaders(TensorImageDL(x, y, bs=2 * B, drop_last=True), valid, device='cpu')
+    if kind == 'finetune':
+        from simclr_nb.finetune import finetune_learner
+        model = FineTuneNet(enc, ProjectionHead(enc.num_features, 3, out_dim=16), 10, ft_layer=1)
+        torch.nn.init.normal_(model.classifier.weight, std=0.1)   # zero-init would hide the encoder's gradient in step 1
+        return finetune_learner(dls, model.to(DTYPE), 8, base_lr=0.05, train_tfm=_as_dtype, precision='fp32', cbs=[ExactRun()])
+    from simclr_nb.distill import distill_learner
+    teacher = ClassifierNet(build_encoder(SPEC), 10).to(DTYPE)
+    student = ClassifierNet(enc, 10).to(DTYPE)
+    return distill_learner(dls, student, teacher, 8, tau=1.0, train_tfm=_as_dtype, precision='fp32', warmup_frac=0., cbs=[ExactRun()])
+
+
+def _fit(learn, kind):
+    "One epoch of STEPS steps (pretraining through `fit_pretrain`, with its schedule); the weights after."
+    from simclr_nb.pretrain import fit_pretrain
+    with learn.no_bar(), learn.no_logging():
+        if kind == 'pretrain': fit_pretrain(learn, 1)
+        else: learn.fit(1)
+    return {k: v.detach().clone() for k, v in learn.model.state_dict().items()}
+
+
+def _memory_queue(learn):
+    return learn.cbs.filter(lambda c: type(c).__name__ == 'MemoryCallback')[0].queue.oldest_first().clone()
+
+
+def _run(distributed:bool):
+    "Every stage's weights after STEPS steps (and the memory queue, kNN features); `distributed`: with the DistributedCallback."
+    from simclr_nb.models import build_encoder
+    from simclr_nb.evaluate import extract_features
+    res = {}
+    for kind in ('pretrain', 'finetune', 'distill'):
+        learn = _learner(kind)
+        res[kind + '_start'] = {k: v.clone() for k, v in learn.model.state_dict().items()}
+        if distributed: learn.add_cb(DistributedCallback())
+        res[kind] = _fit(learn, kind)
+        res[kind + '_sync_bn'] = n_sync_batchnorm(learn.model)
+        if kind == 'pretrain': res['queue'] = _memory_queue(learn)
+    if distributed:   # the same pretraining with per-process batch norm: what global BN is for
+        learn = _learner('pretrain'); learn.add_cb(DistributedCallback(sync_bn=False))
+        res['pretrain_local_bn'] = _fit(learn, 'pretrain')
+    torch.manual_seed(1)
+    res['features'] = (gathered_features if distributed else extract_features)(build_encoder(SPEC), _data()[0][:11], bs=4)
+    return res
+
+
+def _worker(out):
+    torch.save(_run(True), os.path.join(out, f'rank{get_rank()}.pt'))
+
+
+@pytest.fixture(scope='module')
+def two_process_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp('ddp')
+    launch(_worker, args=(str(out),), nprocs=2, device='cpu')
+    return [torch.load(out/f'rank{r}.pt', weights_only=True) for r in range(2)]
+
+
+@pytest.fixture(scope='module')
+def one_process_results(): return _run(False)
+
+
+def _max_diff(a, b, where=False):
+    d = {k: (a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].is_floating_point()}
+    k = max(d, key=d.get)
+    return (d[k], k) if where else d[k]
+
+
+@pytest.mark.parametrize('kind', ['pretrain', 'finetune', 'distill'])
+def test_two_processes_equal_one(two_process_results, one_process_results, kind):
+    ref, (r0, r1) = one_process_results[kind], (two_process_results[0][kind], two_process_results[1][kind])
+    assert r0.keys() == ref.keys()
+    moved = _max_diff(ref, one_process_results[kind + '_start'])
+    assert moved > 100 * TOL, f"{kind}: the {STEPS} steps barely moved the weights ({moved:.2e}): the test could not fail"
+    d, where = _max_diff(r0, ref, where=True)
+    print(f"{kind}: max |2 processes - 1 process| = {d:.2e} at {where} (weights moved {moved:.2e})")
+    assert d < TOL, f"{kind}: 2 processes of batch {B} differ from 1 of batch {2 * B} by {d:.2e} (at {where})"
+    assert _max_diff(r0, r1) == 0, f"{kind}: the two ranks' weights differ"
+    assert two_process_results[0][kind + '_sync_bn'] > 0 and one_process_results[kind + '_sync_bn'] == 0
+
+
+def test_per_process_batch_norm_is_not_equivalent(two_process_results, one_process_results):
+    "The check above can fail: batch norm over each process's half batch gives other weights."
+    d = _max_diff(two_process_results[0]['pretrain_local_bn'], one_process_results['pretrain'])
+    print(f"pretrain with per-process BN: max |2 processes - 1 process| = {d:.2e}")
+    assert d > 1e3 * TOL
+
+
+def test_memory_queue_holds_every_rank_keys(two_process_results, one_process_results):
+    q, ref = two_process_results[0]['queue'], one_process_results['queue']
+    assert q.shape == ref.shape == (4 * B, 16)
+    assert (q - ref).abs().max() < TOL
+
+
+def test_gathered_features_equal_one_process(two_process_results, one_process_results):
+    for r in range(2): torch.testing.assert_close(two_process_results[r]['features'], one_process_results['features'], atol=1e-6, rtol=1e-5)
