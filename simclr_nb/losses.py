@@ -33,16 +33,17 @@ def _check_pair(z_a, z_b, temperature):
 def _contrast(a, b, a_all, b_all, labels, temperature, q=None):
     """Both directions of the official loss for local anchors `a`, `b` against all keys `a_all`, `b_all`.
     `labels[i]` is the column of anchor i's positive (and of itself in the aa/bb blocks)."""
-    mask = F.one_hot(labels, a_all.shape[0]).to(a.dtype) * LARGE_NUM
-    logits_ab = a @ b_all.T / temperature
-    logits_aa = a @ a_all.T / temperature - mask
-    logits_ba = b @ a_all.T / temperature
-    logits_bb = b @ b_all.T / temperature - mask
-    cols_a, cols_b = [logits_ab, logits_aa], [logits_ba, logits_bb]
-    if q is not None:
-        cols_a.append(a @ q.T / temperature); cols_b.append(b @ q.T / temperature)
-    loss_a = F.cross_entropy(torch.cat(cols_a, dim=1), labels)
-    loss_b = F.cross_entropy(torch.cat(cols_b, dim=1), labels)
+    with torch.autocast(a.device.type, enabled=False):   # the logits stay fp32 even when called inside autocast
+        mask = F.one_hot(labels, a_all.shape[0]).to(a.dtype) * LARGE_NUM
+        logits_ab = a @ b_all.T / temperature
+        logits_aa = a @ a_all.T / temperature - mask
+        logits_ba = b @ a_all.T / temperature
+        logits_bb = b @ b_all.T / temperature - mask
+        cols_a, cols_b = [logits_ab, logits_aa], [logits_ba, logits_bb]
+        if q is not None:
+            cols_a.append(a @ q.T / temperature); cols_b.append(b @ q.T / temperature)
+        loss_a = F.cross_entropy(torch.cat(cols_a, dim=1), labels)
+        loss_b = F.cross_entropy(torch.cat(cols_b, dim=1), labels)
     return loss_a + loss_b
 
 def _norm_queue(queue, like):
