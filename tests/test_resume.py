@@ -1,0 +1,103 @@
+"""A run killed with SIGKILL during pretraining and again during fine-tuning, then run again with the same command,
+ends with the same metrics as a run never interrupted (issue 15). Ctrl-C ends with one line and exit status 130 and
+leaves a folder the same command resumes. The runs are tiny (digits, 8 px, a width-1/8 ResNet-18) and use one thread,
+so that two processes compute bit-identical floats: the metrics are compared to 1e-6."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest
+
+ARGS = ['run', '--image-size', '8', '--width', '0.125', '--pretrain-epochs', '4', '--pretrain-bs', '256', '--finetune-steps', '80',
+        '--label-fractions', '0.1', '--seeds', '0', '--no-baselines', '--precision', 'fp32', '--device', 'cpu',
+        '--stages', 'pretrain,finetune']
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
+FT = 'finetune_10pct_seed0'
+
+
+def start(out):
+    return subprocess.Popen([sys.executable, '-c', 'import sys; from simclr_nb.cli import main; sys.exit(main())', *ARGS, '--out', str(out)],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(proc, path, timeout=120):
+    "Wait until `path` exists while `proc` runs; fail if the process ends first."
+    t0 = time.time()
+    while not path.exists():
+        if proc.poll() is not None: pytest.fail(f"the run ended before {path.name} appeared: {proc.communicate()}")
+        if time.time() - t0 > timeout: proc.kill(); pytest.fail(f"no {path} after {timeout} s")
+        time.sleep(0.01)
+
+
+def finished(out):
+    m = out/'metrics.json'
+    return set(json.loads(m.read_text())) if m.exists() else set()
+
+
+def numbers(out):
+    "The trained numbers of a run (not its wall times)."
+    m = json.loads((out/'metrics.json').read_text())
+    p, f = m['pretrain'], m[FT]
+    return dict(final_loss=p['final_loss'], loss_per_epoch=p['loss_per_epoch'], knn=p['knn_per_epoch'],
+                ft_accuracy=f['accuracy'], ft_valid=f['valid_accuracy'], ft_steps=f['steps'])
+
+
+def close(a, b, eps=1e-6):
+    if isinstance(a, list): return len(a) == len(b) and all(close(x, y, eps) for x, y in zip(a, b))
+    return abs(a - b) <= eps
+
+
+@pytest.fixture(scope='module')
+def straight(tmp_path_factory):
+    "A run never interrupted: its folder."
+    out = tmp_path_factory.mktemp('straight')
+    p = start(out); _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    return out
+
+
+@pytest.fixture(scope='module')
+def reference(straight): return numbers(straight)
+
+
+def test_sigkill_in_pretraining_and_in_finetuning_resumes_exactly(reference, tmp_path):
+    out = tmp_path/'killed'
+    p = start(out)
+    wait_for(p, out/'pretrain_state'/'checkpoints'/'epoch_0002.pth')
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert 'pretrain' not in finished(out)                     # killed part-way through the pretraining
+    newest = max((out/'pretrain_state'/'checkpoints').glob('epoch_*.pth'))
+    raw = newest.read_bytes(); newest.write_bytes(raw[:len(raw) // 2])   # and its newest checkpoint damaged too
+    p = start(out)
+    wait_for(p, out/f'{FT}_state'/'epoch_0001.pth')
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert 'pretrain' in finished(out) and FT not in finished(out)   # killed part-way through the fine-tuning
+    p = start(out); _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    got = numbers(out)
+    for k in reference: assert close(got[k], reference[k]), (k, got[k], reference[k])
+    assert not (out/f'{FT}_state').exists()                   # a finished stage's epochs are in its checkpoint
+
+
+def test_ctrl_c_one_line_and_resumable(reference, tmp_path):
+    out = tmp_path/'ctrl-c'
+    p = start(out)
+    wait_for(p, out/'pretrain_state'/'checkpoints'/'epoch_0001.pth')
+    p.send_signal(signal.SIGINT); _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, (p.returncode, err)
+    assert err.strip().startswith('interrupted (Ctrl-C)') and err.strip().count('\n') == 0 and 'Traceback' not in err, err
+    p = start(out); _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    got = numbers(out)
+    for k in reference: assert close(got[k], reference[k]), (k, got[k], reference[k])
+
+
+def test_missing_pretrain_checkpoint_is_rebuilt_from_its_epochs(straight, reference, tmp_path):
+    "Ctrl-C after the last epoch's checkpoint (or a lost pretrain.pth): the re-run replays the stored epochs, trains nothing."
+    import shutil
+    out = tmp_path/'lost'; shutil.copytree(straight, out)
+    (out/'pretrain.pth').unlink()
+    m = json.loads((out/'metrics.json').read_text()); del m['pretrain']; (out/'metrics.json').write_text(json.dumps(m))
+    p = start(out); _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    got = numbers(out)
+    for k in reference: assert close(got[k], reference[k]), (k, got[k], reference[k])
+    assert json.loads((out/'metrics.json').read_text())['pretrain']['wall_s'] < json.loads((straight/'metrics.json').read_text())['pretrain']['wall_s']
