@@ -19,7 +19,7 @@ saturation and hue act (on one channel they are the identity): `simclr_nb_rgb_by
 import argparse, gzip, json, os, platform, statistics, time
 from pathlib import Path
 
-from machine import cpu_model  # bench/machine.py
+from machine import machine_info  # bench/machine.py
 
 import numpy as np
 import torch
@@ -128,10 +128,7 @@ def main():
                                         for nt, ts in rgb_by_threads.items()},
         load_average_1min=dict(before=load_before[0], after=os.getloadavg()[0]),
         note="images/s counts source images (each gets two views). " + args.note,
-        machine=dict(cpu=cpu_model(), cores=os.cpu_count(), torch_threads=torch.get_num_threads(),
-                     omp_num_threads=os.environ.get("OMP_NUM_THREADS"), torch=torch.__version__,
-                     python=platform.python_version(),
-                     gpu=torch.cuda.get_device_name(0) if dev.type == "cuda" else None),
+        machine=machine_info(dev),
         warmup=args.warmup, repeats=args.repeats, baseline_repeats=args.baseline_repeats,
     )
     out = Path(args.out or Path(__file__).parent / "results" / f"augment_{dev.type}.json")

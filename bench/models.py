@@ -25,6 +25,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from simclr_nb.models import simclrv2_resnet, count_parameters
 
+from machine import machine_info  # bench/machine.py
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 CPU_CASES = {
@@ -117,23 +119,6 @@ def bf16_matmul_tflops(device, n=8192, reps=20):
     for _ in range(reps):
         t0 = time.perf_counter(); a @ b; sync(device); times.append(time.perf_counter() - t0)
     return 2 * n ** 3 / statistics.median(times) / 1e12
-
-
-def cpu_model_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"): return line.split(":", 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info(device):
-    info = dict(cpu=cpu_model_name(), logical_cores=os.cpu_count(),
-                usable_cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-                torch_threads=torch.get_num_threads(), omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
-                torch=torch.__version__, python=platform.python_version(), platform=platform.platform())
-    if device == "cuda": info.update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda)
-    return info
 
 
 def child(args):

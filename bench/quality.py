@@ -41,7 +41,7 @@ from simclr_nb.precision import resolve_precision
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import cpu_model  # noqa: E402
+from machine import machine_info  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("reference_supervised", Path(__file__).resolve().parent / "reference_supervised.py")
 reference = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(reference)
@@ -85,17 +85,6 @@ def grid(g):
     return out
 
 
-def machine(device):
-    try: commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    except OSError: commit = None
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=ROOT).stdout.strip())
-    flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
-    return dict(cpu=cpu_model(), cpu_flags=[f for f in flags if f.startswith(("avx", "amx"))], cores=os.cpu_count(),
-                torch_threads=torch.get_num_threads(), torch=torch.__version__, cpu_capability=torch.backends.cpu.get_cpu_capability(),
-                gpu=torch.cuda.get_device_name(0) if str(device).startswith("cuda") else None, device=str(device),
-                git_commit=commit, uncommitted_changes=dirty, date=time.strftime("%Y-%m-%d %H:%M %Z"))
-
-
 class Bench:
     def __init__(self, preset_name, device, out, force):
         self.name, self.p, self.device = preset_name, PRESETS[preset_name], device
@@ -108,7 +97,7 @@ class Bench:
             full = dataclasses.replace(full, train_x=full.train_x[idx], train_y=full.train_y[idx])
         self.data = full
         self.base = PipelineConfig(**self.p["cfg"], label_fractions=(0.1,), seeds=(0,)).validate()
-        self.res = dict(preset=preset_name, command=" ".join(["python", "bench/quality.py"] + sys.argv[1:]), machine=machine(device),
+        self.res = dict(preset=preset_name, command=" ".join(["python", "bench/quality.py"] + sys.argv[1:]), machine=machine_info(device),
                         n_train_images=len(self.data.train_x), n_test_images=len(self.data.test_x), complete=False, phases_done=[],
                         precision=resolve_precision(self.base.precision, device), config=self.base.to_dict(),
                         steps_per_fraction={fraction_tag(f): dict(zip(("min_steps", "min_passes"), s)) for f, s in self.p["steps"].items()},

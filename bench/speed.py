@@ -29,8 +29,17 @@ shared machine; medians of at least 3 repeats; every ratio is computed from medi
 
 glibc's setting is process-wide: `glibc_keep_freed_memory(False)` after each such variant sets glibc's limits to where its
 dynamic threshold settles after large blocks (mmap above 32 MB) and returns the kept memory (`malloc_trim`), so that the
-variants without it do not re-use it. bf16 autocast is not measured on CPUs without native bf16 (no avx512_bf16 / AMX):
-there it is emulated and slower. torch.compile is not measured.
+variants without it do not re-use it.
+
+Precision (issue 13): `simclr_nb` runs the kit's default `precision='auto'` (bf16 autocast where the CPU runs bf16
+natively, AVX512-BF16/AMX, or on a bf16 GPU; fp32 elsewhere). Where that is bf16, `simclr_nb_fp32` and lightly's recipe
+under bf16 autocast (`lightly_bf16`, its own modules) are measured too, and the kit is compared with lightly's best row.
+On CPUs without native bf16 it is emulated and slower, so the bf16 rows are skipped there.
+
+4. Roofline: the machine's matmul throughput (2048x2048 `torch.mm`) in fp32 and bf16, the FLOPs of one training step
+   (FlopCounterMode), and each model-only row's achieved GFLOP/s as a share of the peak of its precision.
+5. torch.compile (`--no-compile` skips it): eager against compiled model-only steps at the first width, interleaved;
+   compile overhead and the number of steps after which compiling pays off.
 
     bash bench/setup_env.sh && .venv-bench/bin/python bench/speed.py          # `make bench`; writes
     bench/results/speed_<cpu|cuda>.json and .md   (--quick: a smoke run of a few minutes, written to speed_quick_*.json)
@@ -39,7 +48,7 @@ import argparse, contextlib, gzip, json, os, platform, statistics, subprocess, s
 from functools import partial
 from pathlib import Path
 
-from machine import cpu_model  # bench/machine.py
+from machine import cpu_flags, machine_info  # bench/machine.py
 
 import numpy as np
 import torch
@@ -53,36 +62,13 @@ from simclr_nb.losses import nt_xent
 from simclr_nb.models import simclrv2_resnet, ProjectionHead, ContrastiveNet, count_parameters
 from simclr_nb.optim import LARS
 from simclr_nb.pretrain import pretrain_learner, fit_pretrain, glibc_keep_freed_memory
+from simclr_nb.precision import resolve_precision, cpu_has_native_bf16
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZE, STRENGTH, TEMPERATURE, BASE_LR, WD = 32, 0.5, 0.5, 0.3, 1e-4
 
 
 # ---------------------------------------------------------------- machine info
-
-
-def cpu_flags():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("flags"):
-                fl = set(line.split(":", 1)[1].split())
-                return sorted(f for f in fl if f.startswith(("avx512", "amx")) or f in ("avx2", "fma", "avx_vnni"))
-    except OSError: pass
-    return []
-
-
-def machine_info(device):
-    try: import lightly; lightly_v = lightly.__version__
-    except ImportError: lightly_v = None
-    import torchvision, fastai
-    try: commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                 cwd=Path(__file__).parent).stdout.strip() or None
-    except OSError: commit = None
-    return dict(cpu=cpu_model(), cpu_flags=cpu_flags(), cores=os.cpu_count(), torch_threads=torch.get_num_threads(),
-                omp_num_threads=os.environ.get("OMP_NUM_THREADS"), python=platform.python_version(),
-                torch=torch.__version__, torchvision=torchvision.__version__, fastai=fastai.__version__,
-                lightly=lightly_v, gpu=torch.cuda.get_device_name(0) if device.type == "cuda" else None,
-                device=device.type, git_commit=commit, date=time.strftime("%Y-%m-%d %H:%M %Z"))
 
 
 def sync(device):
@@ -218,9 +204,9 @@ class _PilViews(torch.utils.data.Dataset):
 
 class LightlyRunner:
     "lightly's standard SimCLR recipe: its transform in a DataLoader with 2 workers, two forwards, NTXentLoss."
-    def __init__(self, x1, width, bs, device, workers=2, keep_freed_memory=False):
+    def __init__(self, x1, width, bs, device, workers=2, keep_freed_memory=False, bf16=False):
         from lightly.loss import NTXentLoss
-        self.x1, self.bs, self.device, self.workers = x1, bs, device, workers
+        self.x1, self.bs, self.device, self.workers, self.bf16 = x1, bs, device, workers, bf16
         self.keep = keep_freed_memory and device.type == "cpu"
         self.model = make_model(width, device)
         self.opt = make_lars(self.model, bs)
@@ -242,29 +228,172 @@ class LightlyRunner:
             sync(self.device); marks = [time.perf_counter()]
             for (x0, x1), _ in loader:
                 x0, x1 = x0.to(self.device), x1.to(self.device)
-                z0, z1 = self.model(x0), self.model(x1)
-                loss = self.crit(z0, z1)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                    z0, z1 = self.model(x0), self.model(x1)
+                loss = self.crit(z0.float(), z1.float())
                 loss.backward(); self.opt.step(); self.opt.zero_grad()
                 sync(self.device); marks.append(time.perf_counter())
             return marks[-1] - marks[warm]
 
 
 # ---------------------------------------------------------------- 3. model-only step
-def simclr_step(model, opt, views, channels_last=False):
+def simclr_step(model, opt, views, channels_last=False, bf16=False):
     x = torch.cat(views)
     if channels_last: x = x.contiguous(memory_format=torch.channels_last)
-    z = model(x)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16): z = model(x)
     loss = nt_xent(*z.float().chunk(2), TEMPERATURE)
+    loss.backward()
+    if opt is not None: opt.step(); opt.zero_grad()
+
+
+def lightly_step(model, opt, views, crit, bf16=False):
+    with torch.autocast(views[0].device.type, dtype=torch.bfloat16, enabled=bf16):
+        z0, z1 = model(views[0]), model(views[1])
+    loss = crit(z0.float(), z1.float())
     loss.backward(); opt.step(); opt.zero_grad()
 
 
-def lightly_step(model, opt, views, crit):
-    z0, z1 = model(views[0]), model(views[1])
-    loss = crit(z0, z1)
-    loss.backward(); opt.step(); opt.zero_grad()
+# ---------------------------------------------------------------- 4. roofline: the machine's matmul peak, the step's FLOPs
+def matmul_gflops(device, dtype, n=2048, repeats=5):
+    "Achieved GFLOP/s of a large square `torch.mm` (2 n^3 FLOPs), median of `repeats` after one warm-up."
+    a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b); sync(device)
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter(); torch.mm(a, b); sync(device); ts.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / med(ts) / 1e9
+
+
+def step_flops(width, views, device):
+    """FLOPs of one SimCLR training step (forward and backward of the 2B views; convolutions and matmuls, as counted by
+    `torch.utils.flop_counter.FlopCounterMode`; BN, ReLU and the optimizer are memory-bound and not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    model = make_model(width, device)
+    with FlopCounterMode(display=False) as fc: simclr_step(model, None, views)
+    return fc.get_total_flops()
+
+
+def roofline(device, repeats=5):
+    peak = {"fp32": matmul_gflops(device, torch.float32, repeats=repeats)}
+    if resolve_precision("auto", device) == "bf16": peak["bf16"] = matmul_gflops(device, torch.bfloat16, repeats=repeats)
+    return dict(what="achieved GFLOP/s of torch.mm on 2048x2048 matrices (median of 5)", matmul_gflops=peak)
+
+
+# ---------------------------------------------------------------- 5. torch.compile: what it costs and when it pays
+def bench_compile(x3, width, bs, device, precision, steps=5):
+    "Eager vs `torch.compile(model)` model-only steps at the kit's precision: compile time, steady state, break-even steps."
+    aug = SimCLRAugment(SIZE, strength=STRENGTH)
+    views = [v.contiguous() for v in aug.two_views(x3[:bs].to(device))]
+    cl, bf16 = device.type == "cpu", precision == "bf16"
+    out = {}
+    eager = make_model(width, device, channels_last=cl); opt_e = make_lars(eager, bs)
+    comp_src = make_model(width, device, channels_last=cl); opt_c = make_lars(comp_src, bs)
+    torch._dynamo.reset()
+    comp = torch.compile(comp_src)
+    simclr_step(eager, opt_e, views, cl, bf16); sync(device)
+    t0 = time.perf_counter(); simclr_step(comp, opt_c, views, cl, bf16); sync(device)
+    first = time.perf_counter() - t0
+    for _ in range(2):   # untimed: a second compile for the optimizer's changed state, the kernels' first use
+        simclr_step(eager, opt_e, views, cl, bf16); simclr_step(comp, opt_c, views, cl, bf16); sync(device)
+    te, tc = [], []
+    for _ in range(steps):   # interleaved
+        t0 = time.perf_counter(); simclr_step(eager, opt_e, views, cl, bf16); sync(device); te.append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); simclr_step(comp, opt_c, views, cl, bf16); sync(device); tc.append(time.perf_counter() - t0)
+    e, c = med(te), med(tc)
+    gain = e - c
+    out = dict(width=width, precision=precision, channels_last=cl, batch_size=bs, steps=steps,
+               first_compiled_step_s=first, compile_overhead_s=first - e, eager_step_s=e, compiled_step_s=c,
+               eager_times_s=te, compiled_times_s=tc, speedup=e / c,
+               break_even_steps=(first - e) / gain if gain > 0 else None)
+    return out
 
 
 # ---------------------------------------------------------------- main
+def build_variants(x1, x3, width, bs, device, have_lightly, bf16):
+    "The rows measured at `width`: end-to-end runners and model-only step functions (name -> (step, keep freed memory))."
+    cpu, large = device.type == "cpu", width > 0.5
+    runners = {"simclr_nb": SimclrNbRunner(x3, width, bs, device, precision="auto")}   # the kit's defaults
+    if bf16: runners["simclr_nb_fp32"] = SimclrNbRunner(x3, width, bs, device, precision="fp32")
+    if not large:
+        runners["simclr_nb_nchw_glibc_default"] = SimclrNbRunner(x3, width, bs, device, channels_last=False,
+                                                                keep_freed_memory=False, precision="fp32")
+    if have_lightly:
+        runners["lightly"] = LightlyRunner(x1, width, bs, device)
+        if bf16: runners["lightly_bf16"] = LightlyRunner(x1, width, bs, device, bf16=True)
+        if cpu and not large: runners["lightly_keep_freed_memory"] = LightlyRunner(x1, width, bs, device, keep_freed_memory=True)
+    for r in runners.values():
+        if isinstance(r, SimclrNbRunner): r._learner(1)   # builds the learner: the model takes its layout
+    aug = SimCLRAugment(SIZE, strength=STRENGTH)
+    views = [v.contiguous() for v in aug.two_views(x3[:bs].to(device))]
+    steppers = {}
+    for k, r in runners.items():   # model-only: the runners' models (values do not matter for speed)
+        if isinstance(r, SimclrNbRunner):
+            prec = r.learner_kw.get("precision")
+            cl = cpu and r.learner_kw.get("channels_last", True) is not False
+            steppers[k] = (partial(simclr_step, r.model, make_lars(r.model, bs), views, cl,
+                                   resolve_precision(prec, device) == "bf16"), cpu and r.learner_kw.get("keep_freed_memory", True))
+        else: steppers[k] = (partial(lightly_step, r.model, r.opt, views, r.crit, r.bf16), r.keep)
+    return runners, steppers, views
+
+
+def measure_width(res, args, width, x1, x3, device, have_lightly, bf16):
+    "Interleaved end-to-end and model-only repeats of every variant at `width`; results, ratios and roofline shares into `res`."
+    ch, large = int(round(64 * width)), width > 0.5
+    steps, warm = (args.steps_large, 1) if large else (args.steps_small, 1)   # the warm-in batch: a kept heap fills, oneDNN plans
+    print(f"[width {width} = {ch} channels] building runners ...", flush=True)
+    runners, steppers, views = build_variants(x1, x3, width, args.bs, device, have_lightly, bf16)
+    if not large:
+        print("  warm-up (one untimed batch each) ...", flush=True)
+        for r in runners.values(): r.run(0, 1)
+    e2e = {k: [] for k in runners}; mo = {k: [] for k in steppers}
+    for rep in range(args.repeats):
+        for k, r in runners.items():
+            e2e[k].append(r.run(warm, steps) / steps)
+            print(f"  rep {rep} {k:40s} {args.bs / e2e[k][-1]:7.1f} images/s (end to end)", flush=True)
+        for k, (f, keep) in steppers.items():
+            with keeping_freed_memory(keep):
+                if keep or large: f()   # one untimed step fills the kept heap / plans the kernels
+                sync(device); t0 = time.perf_counter()
+                for _ in range(steps): f()
+                sync(device); mo[k].append((time.perf_counter() - t0) / steps)
+            print(f"  rep {rep} {k:40s} {args.bs / mo[k][-1]:7.1f} images/s (model only)", flush=True)
+    key = f"{ch}ch"
+    flops = step_flops(width, views, device)
+    peak = res["roofline"]["matmul_gflops"]
+    def prec_of(k): return "bf16" if k.endswith("bf16") or (k == "simclr_nb" and bf16) else "fp32"
+    res["end_to_end"][key] = dict(width=width, base_channels=ch, parameters=count_parameters(runners["simclr_nb"].model),
+        warm_in_steps=warm, timed_steps=steps,
+        results={k: dict(step_s=t, median_step_s=med(t), images_per_s=args.bs / med(t), precision=prec_of(k)) for k, t in e2e.items()})
+    res["model_only"][key] = dict(width=width, base_channels=ch, timed_steps=steps, step_gflop=flops / 1e9,
+        results={k: dict(step_s=t, median_step_s=med(t), images_per_s=args.bs / med(t), precision=prec_of(k),
+                         achieved_gflops=flops / med(t) / 1e9, share_of_matmul_peak=flops / med(t) / 1e9 / peak[prec_of(k)])
+                 for k, t in mo.items()})
+    res["end_to_end"][key]["ratios"] = ratios = width_ratios(res, key, args.bs)
+    for k, v in ratios.items(): print(f"  {k}: {v:.3f}")
+    for r in runners.values():
+        if isinstance(r, LightlyRunner): r.loader = None  # stops the persistent workers
+
+
+def width_ratios(res, key, bs):
+    "Speed-ups against lightly's fp32 recipe and against the best lightly row; data shares; augmentation's share."
+    E, M = res["end_to_end"][key]["results"], res["model_only"][key]["results"]
+    ratios = {}
+    lightly_rows = [k for k in E if k.startswith("lightly")]
+    if lightly_rows:
+        best = min(lightly_rows, key=lambda k: E[k]["median_step_s"])
+        res["end_to_end"][key]["lightly_best"] = best
+        for k in (k for k in E if not k.startswith("lightly")):
+            ratios[f"{k}_vs_lightly_end_to_end"] = E["lightly"]["median_step_s"] / E[k]["median_step_s"]
+            ratios[f"{k}_vs_lightly_best_end_to_end"] = E[best]["median_step_s"] / E[k]["median_step_s"]
+        bestm = min((k for k in M if k.startswith("lightly")), key=lambda k: M[k]["median_step_s"])
+        ratios["simclr_nb_vs_lightly_best_model_only"] = M[bestm]["median_step_s"] / M["simclr_nb"]["median_step_s"]
+    for k in E:   # what the data pipeline and the loop add to the model-only step
+        ratios[f"{k}_data_share"] = max(0.0, 1 - M[k]["median_step_s"] / E[k]["median_step_s"])
+    aug_s = res["augment"]["results"]["simclr_nb"]["median_s"] * bs / res["augment"]["images"]
+    ratios["simclr_nb_augment_share_of_step"] = aug_s / E["simclr_nb"]["median_step_s"]
+    return ratios
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
@@ -279,6 +408,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke run: width 0.25 only, 2 steps, 3 repeats")
     ap.add_argument("--note", default="")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
+                    help="measure torch.compile of the model-only step at the first width (default on)")
     args = ap.parse_args()
     if args.threads: torch.set_num_threads(args.threads)
     if args.quick: args.widths, args.steps_small = [0.25], 2
@@ -307,73 +438,25 @@ def main():
     for k, v in res["augment"]["results"].items(): print(f"  {k:28s} {v['images_per_s']:8.0f} images/s")
     save(res, args, device, t_start, complete=False)
 
+    kit_precision = resolve_precision("auto", device)   # what the kit's `precision='auto'` picks here
+    bf16 = kit_precision == "bf16"
+    res["settings"]["kit_precision"] = kit_precision
+    res["settings"]["bf16_path"] = (f"native: torch CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+                                    f"flags {[f for f in cpu_flags() if 'bf16' in f]}" if bf16 and device.type == "cpu"
+                                    else "GPU bf16" if bf16 else "not native here: bf16 rows skipped")
+    print(f"[roofline] matmul peak ...", flush=True)
+    res["roofline"] = roofline(device)
+    for k, v in res["roofline"]["matmul_gflops"].items(): print(f"  {k}: {v:.0f} GFLOP/s")
     res["end_to_end"], res["model_only"] = {}, {}
     for width in args.widths:
-        ch = int(round(64 * width))
-        large = width > 0.5
-        steps, warm = (args.steps_large, 1) if large else (args.steps_small, 1)   # the warm-in batch: a kept heap fills, oneDNN plans
-        print(f"[width {width} = {ch} channels] building runners ...", flush=True)
-        cpu = device.type == "cpu"
-        runners = {"simclr_nb": SimclrNbRunner(x3, width, args.bs, device),
-                   "simclr_nb_nchw_glibc_default": SimclrNbRunner(x3, width, args.bs, device, channels_last=False, keep_freed_memory=False)}
-        if have_lightly:
-            runners["lightly"] = LightlyRunner(x1, width, args.bs, device)
-            if cpu: runners["lightly_keep_freed_memory"] = LightlyRunner(x1, width, args.bs, device, keep_freed_memory=True)
-        for r in runners.values():
-            if isinstance(r, SimclrNbRunner): r._learner(1)   # builds the learner: the model takes its layout
-        # model-only: reuse the runners' models (values do not matter for speed); (step function, keep freed memory)
-        aug = SimCLRAugment(SIZE, strength=STRENGTH)
-        views = [v.contiguous() for v in aug.two_views(x3[:args.bs].to(device))]
-        m = runners["simclr_nb"].model
-        steppers = {"simclr_nb": (partial(simclr_step, m, make_lars(m, args.bs), views, cpu), cpu)}
-        m = runners["simclr_nb_nchw_glibc_default"].model
-        steppers["simclr_nb_nchw_glibc_default"] = (partial(simclr_step, m, make_lars(m, args.bs), views), False)
-        if have_lightly:
-            lr_ = runners["lightly"]
-            steppers["lightly"] = (partial(lightly_step, lr_.model, lr_.opt, views, lr_.crit), False)
-            if cpu:
-                lk = runners["lightly_keep_freed_memory"]
-                steppers["lightly_keep_freed_memory"] = (partial(lightly_step, lk.model, lk.opt, views, lk.crit), True)
-        if not large:
-            print("  warm-up (one untimed batch each) ...", flush=True)
-            for r in runners.values(): r.run(0, 1)
-        e2e = {k: [] for k in runners}; mo = {k: [] for k in steppers}
-        for rep in range(args.repeats):
-            for k, r in runners.items():
-                e2e[k].append(r.run(warm, steps) / steps)
-                print(f"  rep {rep} {k:40s} {args.bs / e2e[k][-1]:7.1f} images/s (end to end)", flush=True)
-            for k, (f, keep) in steppers.items():
-                with keeping_freed_memory(keep):
-                    if keep: f()   # one untimed step fills the kept heap
-                    sync(device); t0 = time.perf_counter()
-                    for _ in range(steps): f()
-                    sync(device); mo[k].append((time.perf_counter() - t0) / steps)
-                print(f"  rep {rep} {k:40s} {args.bs / mo[k][-1]:7.1f} images/s (model only)", flush=True)
-        key = f"{ch}ch"
-        params = count_parameters(runners["simclr_nb"].model)
-        res["end_to_end"][key] = dict(width=width, base_channels=ch, parameters=params, warm_in_steps=warm, timed_steps=steps,
-            results={k: dict(step_s=t, median_step_s=med(t), images_per_s=args.bs / med(t)) for k, t in e2e.items()})
-        res["model_only"][key] = dict(width=width, base_channels=ch, timed_steps=steps,
-            results={k: dict(step_s=t, median_step_s=med(t), images_per_s=args.bs / med(t)) for k, t in mo.items()})
-        E, M = res["end_to_end"][key]["results"], res["model_only"][key]["results"]
-        ratios = {}
-        if have_lightly:
-            for ref in [k for k in ("lightly", "lightly_keep_freed_memory") if k in E]:
-                for k in runners:
-                    if not k.startswith("lightly"): ratios[f"{k}_vs_{ref}_end_to_end"] = E[ref]["median_step_s"] / E[k]["median_step_s"]
-                ratios[f"simclr_nb_vs_{ref}_model_only"] = M[ref]["median_step_s"] / M["simclr_nb"]["median_step_s"]
-        for k in E:   # what the data pipeline and the loop add to the model-only step
-            ratios[f"{k}_data_share"] = max(0.0, 1 - M[k]["median_step_s"] / E[k]["median_step_s"])
-        # augmentation's share of a simclr_nb step: the two-view time for one batch over the end-to-end step time
-        aug_s = res["augment"]["results"]["simclr_nb"]["median_s"] * args.bs / res["augment"]["images"]
-        ratios["simclr_nb_augment_share_of_step"] = aug_s / E["simclr_nb"]["median_step_s"]
-        res["end_to_end"][key]["ratios"] = ratios
-        for k, v in ratios.items(): print(f"  {k}: {v:.3f}")
+        measure_width(res, args, width, x1, x3, device, have_lightly, bf16)
         save(res, args, device, t_start, complete=False)
-        for r in runners.values():
-            if isinstance(r, LightlyRunner): r.loader = None  # stops the persistent workers
-        del runners, steppers
-
+    if args.compile:
+        print(f"[compile] width {args.widths[0]}, {kit_precision} ...", flush=True)
+        res["compile"] = bench_compile(x3, args.widths[0], args.bs, device, kit_precision)
+        c = res["compile"]
+        print(f"  compile overhead {c['compile_overhead_s']:.0f} s, eager {c['eager_step_s']:.2f} s, compiled {c['compiled_step_s']:.2f} s,"
+              f" break-even after {c['break_even_steps']} steps", flush=True)
     save(res, args, device, t_start, complete=True)
 
 
@@ -399,45 +482,61 @@ def targets(res):
     t = {}
     a = res["augment"]["ratios"]["simclr_nb_vs_torchvision"]
     t["augment_10x_torchvision"] = dict(target=10.0, measured=a, met=a >= 10)
+    gpu = res["machine"]["device"] == "cuda"
     for key, e in res.get("end_to_end", {}).items():
         r = e["ratios"]
-        if "simclr_nb_vs_lightly_end_to_end" in r:
-            v = r["simclr_nb_vs_lightly_end_to_end"]
-            t[f"end_to_end_1.5x_lightly_{key}"] = dict(target=1.5, measured=v, met=v >= 1.5)
-            if "simclr_nb_vs_lightly_keep_freed_memory_end_to_end" in r:
-                v = r["simclr_nb_vs_lightly_keep_freed_memory_end_to_end"]
-                t[f"end_to_end_1.5x_lightly_keep_freed_memory_{key}"] = dict(target=1.5, measured=v, met=v >= 1.5)
-        if res["machine"]["device"] == "cuda":
-            s = r["simclr_nb_augment_share_of_step"]
-            t[f"augment_under_10pct_of_step_{key}"] = dict(target=0.10, op="<", measured=s, met=s < 0.10)
+        if "simclr_nb_vs_lightly_best_end_to_end" in r:
+            v = r["simclr_nb_vs_lightly_best_end_to_end"]
+            t[f"end_to_end_1.5x_lightly_best_{key}"] = dict(target=1.5, measured=v, met=v >= 1.5, lightly_best=e["lightly_best"])
+            if res["settings"].get("kit_precision") == "bf16":
+                v = r["simclr_nb_vs_lightly_end_to_end"]
+                t[f"end_to_end_2x_lightly_fp32_{key}"] = dict(target=2.0, measured=v, met=v >= 2.0)
+        s, lim = r["simclr_nb_augment_share_of_step"], 0.10 if gpu else 0.05
+        t[f"augment_under_{int(lim * 100)}pct_of_step_{key}"] = dict(target=lim, op="<", measured=s, met=s < lim)
     return t
 
 
 def markdown(res):
     m = res["machine"]
     L = [f"# Speed: simclr_nb vs lightly ({m['device']})", "",
-         f"Machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads"
+         f"Machine: {m['cpu']} (flags: {', '.join(m['cpu_flags'])}), {m['cores']} cores, {m['torch_threads']} torch threads"
          + (f", GPU {m['gpu']}" if m["gpu"] else "") + f"; torch {m['torch']}, torchvision {m['torchvision']}, "
          f"fastai {m['fastai']}, lightly {m['lightly']}; {m['date']}, commit {m['git_commit']}. "
          f"1-min load average {res['load_average_1min']['before']:.1f} before, {res['load_average_1min']['after']:.1f} after "
          f"(the machine is shared). Command: `{res['command']}` ({res['wall_s']:.0f} s)"
-         + ("." if res.get("complete") else "; INCOMPLETE: the run was stopped before every width was measured."), "",
+         + ("." if res.get("complete") else "; INCOMPLETE: the run was stopped before every section was measured."), "",
+         f"The kit's `precision='auto'` here: **{res['settings'].get('kit_precision')}** ({res['settings'].get('bf16_path')}).", "",
          "Images/s count source images (each gets two views). Medians of interleaved repeats; ratios from this run.", "",
          f"## Two-view augmentation ({res['augment']['what']})", "",
          "| pipeline | images/s | time per batch relative to simclr_nb (3 ch) |", "|---|---:|---:|"]
     A = res["augment"]["results"]
     for k, v in A.items():
         L.append(f"| {k} | {v['images_per_s']:,.0f} | {v['median_s'] / A['simclr_nb']['median_s']:.1f} |")
-    L += ["", "## Pretraining, images/s: end to end and model-only step (ResNet-18 CIFAR stem, 3-layer head, batch 256, 32 px, LARS)", "",
-          "| width | variant | end to end | model-only step | data + loop share of the step | vs lightly end to end | vs lightly keeping freed memory |",
-          "|---|---|---:|---:|---:|---:|---:|"]
+    if "roofline" in res:
+        pk = res["roofline"]["matmul_gflops"]
+        L += ["", "## Roofline", "", "Matmul peak (" + res["roofline"]["what"] + "): "
+              + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in pk.items()) + ". A step's FLOPs are its convolutions and "
+              "matmuls, forward and backward (torch's FlopCounterMode); BN, ReLU, the loss's softmax and the optimizer are "
+              "memory-bound and add time but no counted FLOPs."]
+    L += ["", f"## Pretraining, images/s: end to end and model-only step (ResNet-18 CIFAR stem, 3-layer head, batch {res['settings']['batch_size']}, 32 px, LARS)", "",
+          "| width | variant | precision | end to end | model-only step | data + loop share | vs lightly fp32 | vs lightly's best | model-only GFLOP/s | share of matmul peak |",
+          "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for key, e in res.get("end_to_end", {}).items():
-        E, M, r = e["results"], res["model_only"][key]["results"], e["ratios"]
+        E, M = e["results"], res["model_only"][key]["results"]
+        best = e.get("lightly_best")
         for k, v in E.items():
-            mo = M.get(k)
-            share = 1 - mo["median_step_s"] / v["median_step_s"] if mo else float("nan")
-            vs = [f"{E[ref]['median_step_s'] / v['median_step_s']:.2f}x" if ref in E else "" for ref in ("lightly", "lightly_keep_freed_memory")]
-            L.append(f"| {key} | {k} | {v['images_per_s']:.1f} | {mo['images_per_s']:.1f} | {100 * max(share, 0):.0f}% | {vs[0]} | {vs[1]} |")
+            mo = M[k]
+            share = max(0.0, 1 - mo["median_step_s"] / v["median_step_s"])
+            vs = [f"{E[ref]['median_step_s'] / v['median_step_s']:.2f}x" if ref in E else "" for ref in ("lightly", best)]
+            L.append(f"| {key} | {k} | {v['precision']} | {v['images_per_s']:.1f} | {mo['images_per_s']:.1f} | {100 * share:.0f}% | "
+                     f"{vs[0]} | {vs[1]} | {mo.get('achieved_gflops', float('nan')):.1f} | {100 * mo.get('share_of_matmul_peak', float('nan')):.0f}% |")
+        L.append(f"| {key} | (step: {res['model_only'][key].get('step_gflop', float('nan')):.1f} GFLOP; lightly's best: {best}) | | | | | | | | |")
+    if "compile" in res:
+        c = res["compile"]
+        be = "never (no gain)" if c["break_even_steps"] is None else f"{c['break_even_steps']:.0f} steps"
+        L += ["", f"## torch.compile (model-only step, width {c['width']}, {c['precision']}, batch {c['batch_size']})", "",
+              "| eager step | compiled step | speed-up | compile overhead | pays off after |", "|---:|---:|---:|---:|---:|",
+              f"| {c['eager_step_s']:.3f} s | {c['compiled_step_s']:.3f} s | {c['speedup']:.2f}x | {c['compile_overhead_s']:.0f} s | {be} |"]
     L += ["", "## Targets", "", "| target | measured | met |", "|---|---:|---|"]
     for k, t in res["targets"].items():
         L.append(f"| {k} ({t.get('op', '>=')} {t['target']}) | {t['measured']:.2f} | {'yes' if t['met'] else 'no'} |")
