@@ -232,9 +232,11 @@ class RestoringLearner(Learner):
             try: super().fit(n_epoch, lr=lr, wd=wd, reset_opt=reset_opt, start_epoch=start_epoch)
             finally: restore_callbacks(self)
 
-# %% ../nbs/06a_checkpoint.ipynb #7dc8a772
+# %% ../nbs/06a_checkpoint.ipynb #d47d11df
 class NonFiniteLoss(RuntimeError):
     "Training stopped because the loss became NaN or infinite; the message names stage, epoch, step and the checkpoint kept."
+    def __init__(self, message): super().__init__(message); self.message = message
+    def __str__(self): return self.message   # fastai prefixes the args of errors raised in callbacks; the message stays as written
 
 class StopOnNonFinite(Callback):
     "Raise `NonFiniteLoss` (stage, epoch, step, last good checkpoint) as soon as a training loss is NaN or infinite, before its backward pass."
