@@ -11,8 +11,8 @@ from pathlib import Path
 from fastcore.script import call_parse, parse_cli, CliError
 
 # %% auto #0
-__all__ = ['RUN_OPTIONS', 'STAGE_COMMANDS', 'COMMANDS', 'POSITIONAL', 'HELP', 'data_cmd', 'run_parser', 'run_summary', 'run_cmd',
-           'evaluate_cmd', 'CliExit', 'explain', 'torch_oom', 'main', 'run_command']
+__all__ = ['RUN_OPTIONS', 'STAGE_COMMANDS', 'COMMANDS', 'POSITIONAL', 'HELP', 'ARGV_COMMANDS', 'data_cmd', 'run_parser',
+           'run_summary', 'run_cmd', 'evaluate_cmd', 'CliExit', 'explain', 'torch_oom', 'main', 'run_command']
 
 # %% ../nbs/10_cli.ipynb #1b678aa3
 @call_parse(pos=['name'])
@@ -175,7 +175,10 @@ COMMANDS = {'run': run_cmd, 'pretrain': run_cmd, 'finetune': run_cmd, 'distill':
 POSITIONAL = {'data_cmd': ['name'], 'evaluate_cmd': ['checkpoint']}  # arguments given without --flag, e.g. `simclr-nb data digits`
 HELP = {'run': 'Run all stages (pretrain, baselines, fine-tune, distill) and write the report.',
         'pretrain': 'Stage 1 only: contrastive pretraining.', 'finetune': 'Stage 2 only: fine-tuning and its baselines (needs pretrain).',
-        'distill': 'Stage 3 only: distillation (needs finetune).'}
+        'distill': 'Stage 3 only: distillation (needs finetune).',
+        'predict': "Class and probabilities of images with a run's classifier (simclr_nb.predict).",
+        'import-official': 'Convert a released SimCLRv2 TF checkpoint into a kit checkpoint (simclr_nb.official).'}
+ARGV_COMMANDS = {'predict': 'simclr_nb.predict:predict_cmd', 'import-official': 'simclr_nb.official:import_official_cmd'}  # argparse commands of other modules, imported when used
 
 class CliExit(SystemExit):
     "How a command ends on an error: `message` (already printed on stderr) and exit `status` (2 bad input, 1 failure, 130 Ctrl-C)."
@@ -210,13 +213,17 @@ def main(argv=None):
     if not argv or argv[0] in ('-h', '--help'):
         print("usage: simclr-nb <command> [options]\n\ncommands:")
         for k, f in COMMANDS.items(): print(f"  {k:10s} {HELP.get(k) or (f.__doc__ or '').splitlines()[0]}")
+        for k in ARGV_COMMANDS: print(f"  {k:10s} {HELP[k]}")
         print("\n`simclr-nb <command> --help` lists the options of a command.")
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
     import warnings   # a deprecation notice from inside a library is not the user's business
     warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')
     try:
-        if cmd not in COMMANDS: raise CliError(f"unknown command {cmd!r}; commands: {', '.join(COMMANDS)}")
+        if cmd in ARGV_COMMANDS:
+            import importlib; mod, fn = ARGV_COMMANDS[cmd].split(':')
+            return getattr(importlib.import_module(mod), fn)(rest)
+        if cmd not in COMMANDS: raise CliError(f"unknown command {cmd!r}; commands: {', '.join([*COMMANDS, *ARGV_COMMANDS])}")
         if COMMANDS[cmd] is run_cmd: run_cmd(rest, prog=f'simclr-nb {cmd}', stages=STAGE_COMMANDS.get(cmd), description=HELP[cmd])
         else: run_command(COMMANDS[cmd], rest, prog=f'simclr-nb {cmd}')
     except BaseException as e:
