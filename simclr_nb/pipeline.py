@@ -388,7 +388,7 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     fit_pretrain(learn, cfg.pretrain_epochs, resume=True)
     names, rows = pretrain_history(learn)
     col = lambda n: [r[names.index(n)] for r in rows] if n in names else []
-    fig = plot_pretrain(learn); fig.savefig(rf.path/'pretrain_curves.png', dpi=100)
+    fig = plot_pretrain(learn); atomic_write(rf.path/'pretrain_curves.png', lambda f: fig.savefig(f, format='png', dpi=100))
     import matplotlib.pyplot as plt; plt.close(fig)
     save_checkpoint(rf.ckpt('pretrain'), model, spec=spec, head_layers=cfg.head_layers, stage='pretrain', image_size=cfg.image_size,
                     dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
@@ -644,7 +644,7 @@ def write_report(cfg:PipelineConfig, rf:RunFolder):
         ax.set_xticks(range(len(tags))); ax.set_xticklabels([f"{float(f):.0%} labels" for f in cfg.label_fractions])
         ax.set_ylabel('test accuracy (%)'); ax.set_title(f'{cfg.dataset}: mean ± std over {len(cfg.seeds)} seeds')
         ax.legend(fontsize=7, loc='lower right'); fig.tight_layout()
-        fig.savefig(rf.path/'accuracy.png', dpi=100); plt.close(fig)
+        atomic_write(rf.path/'accuracy.png', lambda f: fig.savefig(f, format='png', dpi=100)); plt.close(fig)
     return table, found
 
 # %% ../nbs/09_pipeline.ipynb #01d57390
