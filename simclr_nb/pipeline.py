@@ -183,7 +183,7 @@ def _with_defaults(d:dict) -> dict:
     return {**PipelineConfig().to_dict(), **d}
 
 STAGES = ('pretrain', 'supervised', 'linear', 'finetune', 'distill')
-REPORT_KEYS = ('summary', 'claims')   # keys of metrics.json written by the report, not by a stage
+REPORT_KEYS = ('summary', 'claims', 'processes')   # keys of metrics.json written by the report, not by a stage
 # which finished stages a changed setting makes stale: the pretraining's own, the distillation's own, none (choosing
 # which stages run), or else every stage after pretraining
 PRETRAIN_FIELDS = frozenset({'dataset', 'data_root', 'image_size', 'seed', 'precision', 'depth', 'width', 'sk', 'head_layers',
@@ -532,6 +532,7 @@ def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:s
                 alpha=cfg.distill_alpha, parameters=count_parameters(student), precision=precision)
 
 # %% ../nbs/09_pipeline.ipynb #3a0b64c2
+from .distributed import processes_text
 METHODS = {'supervised': 'supervised from scratch', 'linear': 'linear eval (frozen pretrained encoder)',
            'finetune': 'pretrained + fine-tuned (teacher)', 'distill_self': 'self-distilled student (same size)',
            'distill_small': 'distilled smaller student'}
@@ -619,6 +620,7 @@ def write_report(cfg:PipelineConfig, rf:RunFolder):
     lines = [f"# SimCLRv2 run on `{cfg.dataset}`", "",
              f"Encoder: ResNet-{cfg.depth} width {cfg.width}{' + SK' if cfg.sk else ''}, {cfg.head_layers}-layer head, "
              f"{cfg.image_size} px views; config hash `{cfg.config_hash()}` (see config.json).", ""]
+    if 'processes' in m: lines += [processes_text(m['processes']), ""]
     if 'pretrain' in m:
         p = m['pretrain']
         lines += [f"Pretraining (once, seed {cfg.seed}; it serves every seed below): {p['epochs']} epochs in {p.get('precision', 'fp32')}, "
@@ -648,6 +650,7 @@ def write_report(cfg:PipelineConfig, rf:RunFolder):
     return table, found
 
 # %% ../nbs/09_pipeline.ipynb #01d57390
+from .distributed import distributed_run, distributed_info
 def check_device(device):
     "`device` as a `torch.device` (None stays None: a GPU when present), or a ValueError saying why this machine cannot use it."
     if device is None: return None
@@ -688,7 +691,12 @@ def run_pipeline(cfg:PipelineConfig|None=None, out='runs/demo', force:bool=False
                  on_event=None) -> PipelineResult:
     """Run the SimCLRv2 stages of `cfg` in `out` (reusing finished stages unless `force`), then write the report.
     One pretraining serves every seed; the cheap stages run once per seed of `cfg.seeds` with its own label split.
-    `on_event(StageEvent)` hears of every stage as it starts, finishes or is reused."""
+    `on_event(StageEvent)` hears of every stage as it starts, finishes or is reused. Under torchrun or `accelerate launch`
+    every process calls it: the stages train on all of them, the config's batches are global, rank 0 alone writes `out`."""
+    with distributed_run(out, device, log, on_event) as r:   # one process: out, device, log, on_event unchanged
+        return _run_pipeline(cfg, r['out'], force, r['device'], stages, r['log'], data, r['on_event'])
+
+def _run_pipeline(cfg, out, force, device, stages, log, data, on_event) -> PipelineResult:
     cfg = (cfg or PipelineConfig()).validate()
     stages = tuple(stages)
     bad = [s for s in stages if s not in STAGES]
@@ -732,5 +740,6 @@ def run_pipeline(cfg:PipelineConfig|None=None, out='runs/demo', force:bool=False
                 if cfg.student_depth is not None:
                     rf.run_stage(key('distill_small'), lambda: distill_stage(cfg, data, rf, key('finetune'), key('distill_small'),
                                  cfg.student_spec(data.n_channels), cfg.tau_small, device, seed, v, split, 'random'))
+    rf.metrics['processes'] = distributed_info(pretrain=cfg.pretrain_bs, finetune=cfg.finetune_bs, distill=cfg.distill_bs)
     table, found = write_report(cfg, rf)
     return PipelineResult(rf.path, rf.metrics, rf.status, table, found)

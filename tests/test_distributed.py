@@ -151,3 +151,27 @@ def test_memory_queue_holds_every_rank_keys(two_process_results, one_process_res
 
 def test_gathered_features_equal_one_process(two_process_results, one_process_results):
     for r in range(2): torch.testing.assert_close(two_process_results[r]['features'], one_process_results['features'], atol=1e-6, rtol=1e-5)
+
+
+TINY = ['--image-size', '8', '--width', '0.125', '--pretrain-epochs', '1', '--pretrain-bs', '256', '--finetune-steps', '4',
+        '--supervised-steps', '4', '--distill-epochs', '1', '--distill-bs', '256', '--student-depth', '0', '--label-fractions', '0.1', '--seeds', '0',
+        '--precision', 'fp32', '--device', 'cpu']
+
+
+def test_torchrun_two_processes_run_the_pipeline(tmp_path):
+    "`torchrun --nproc_per_node 2 simclr-nb run`: every stage on 2 gloo processes; rank 0 alone prints and writes one report."
+    out, scratch = tmp_path/'run', tmp_path/'tmp'
+    scratch.mkdir()
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'TMPDIR': str(scratch)}
+    cmd = [str(BIN/'torchrun'), '--standalone', '--nproc_per_node', '2', str(BIN/'simclr-nb'), 'run', *TINY, '--out', str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count('Full report:') == 1, r.stdout[-2000:]           # one summary: rank 0's
+    assert len(list(tmp_path.rglob('report.md'))) == 1
+    m = json.loads((out/'metrics.json').read_text())
+    assert m['processes'] == dict(world_size=2, global_bs=dict(pretrain=256, finetune=64, distill=256),
+                                  per_process_bs=dict(pretrain=128, finetune=32, distill=128))
+    assert 0 <= m['pretrain']['knn_accuracy'] <= 1
+    for k in ('supervised', 'linear', 'finetune', 'distill_self'): assert 0 <= m[f'{k}_10pct_seed0']['accuracy'] <= 1, k
+    assert 'Processes: 2' in (out/'report.md').read_text()
+    assert not list(scratch.glob('simclr_nb_rank*'))                       # rank 1's scratch copy is gone
