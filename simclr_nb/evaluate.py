@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from .augment import to_float, resize_to
 
 # %% auto #0
-__all__ = ['VERDICTS', 'images_to_float', 'extract_features', 'knn_predict', 'knn_accuracy', 'accuracy', 'Spread', 'spread',
+__all__ = ['VERDICTS', 'images_to_float', 'extract_features', 'knn_predict', 'knn_accuracy', 'accuracy', 'pca_2d',
+           'embedding_map', 'nearest_neighbours', 'neighbour_grid', 'confusion_matrix', 'per_class_accuracy',
+           'plot_confusion', 'view_similarity', 'plot_view_similarity', 'representation_figures', 'Spread', 'spread',
            'Verdict', 'verdict']
 
 # %% ../nbs/05_evaluate.ipynb #b029ca54
@@ -87,6 +89,154 @@ def accuracy(model:nn.Module, x:torch.Tensor, y:torch.Tensor, bs:int=512, size:i
     if len(x) != len(y): raise ValueError(f"{len(x)} images but {len(y)} labels")
     logits = extract_features(model, x, bs=bs, size=size, device=device)
     return (logits.argmax(1) == y.long().cpu()).float().mean().item()
+
+# %% ../nbs/05_evaluate.ipynb #367b9567
+def pca_2d(feats:torch.Tensor) -> torch.Tensor:
+    "The first two principal components of `feats` (N, D): centred, projected on the top-2 right singular vectors, sign fixed (largest loading positive)."
+    x = feats.double() - feats.double().mean(0)
+    _, _, vh = torch.linalg.svd(x, full_matrices=False)
+    v = vh[:2]
+    v = v * torch.sign(v.gather(1, v.abs().argmax(1, keepdim=True)))
+    return (x @ v.T).float()
+
+def _class_colors(n):
+    import matplotlib.pyplot as plt
+    cmap = plt.get_cmap('tab10' if n <= 10 else 'tab20')
+    return [cmap(i % cmap.N) for i in range(n)]
+
+def embedding_map(feats:torch.Tensor, labels, classes=None, method:str='pca', max_points:int=2000, seed:int=0, ax=None, title=None):
+    """A 2-D map of the embeddings `feats` (N, D), one colour per class: `method='pca'` (linear, always) or `'tsne'` (scikit-learn's
+    t-SNE on the L2-normalised features, which keeps neighbourhoods rather than distances). Returns the figure."""
+    import matplotlib.pyplot as plt
+    labels = torch.as_tensor(labels).long()
+    idx = torch.randperm(len(feats), generator=torch.Generator().manual_seed(seed))[:max_points].sort().values
+    f, y = feats[idx].float(), labels[idx]
+    if method == 'pca': xy, axes = pca_2d(f).numpy(), ('PC 1', 'PC 2')
+    elif method == 'tsne':
+        from sklearn.manifold import TSNE
+        xy = TSNE(2, init='pca', random_state=seed, perplexity=min(30., (len(f) - 1) / 3)).fit_transform(F.normalize(f, dim=1).numpy())
+        axes = ('t-SNE 1', 't-SNE 2')
+    else: raise ValueError(f"method must be 'pca' or 'tsne', not {method!r}")
+    n = int(labels.max()) + 1 if classes is None else len(classes)
+    classes = classes or [str(i) for i in range(n)]
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4.2))
+    for c, col in zip(range(n), _class_colors(n)):
+        m = (y == c).numpy()
+        if m.any(): ax.scatter(xy[m, 0], xy[m, 1], s=6, color=col, label=str(classes[c]), alpha=0.8, linewidths=0)
+    ax.set_xlabel(axes[0]); ax.set_ylabel(axes[1]); ax.set_xticks([]); ax.set_yticks([])
+    ax.set_title(title or f'{method.upper() if method == "pca" else "t-SNE"} of {len(f)} embeddings', fontsize=9)
+    ax.legend(fontsize=6, markerscale=2, loc='center left', bbox_to_anchor=(1, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/05_evaluate.ipynb #c965d9c4
+def nearest_neighbours(query_feats:torch.Tensor, bank_feats:torch.Tensor, k:int=5):
+    "Cosine similarities `(M, k)` and indices `(M, k)` of the `k` nearest bank features of every query, nearest first."
+    sims = F.normalize(query_feats.float(), dim=1) @ F.normalize(bank_feats.float(), dim=1).T
+    return sims.topk(min(k, len(bank_feats)), dim=1)
+
+def _show_image(ax, img):
+    im = img.permute(1, 2, 0).cpu().numpy()
+    ax.imshow(im[..., 0] if im.shape[-1] == 1 else im, cmap='gray' if im.shape[-1] == 1 else None, vmin=0, vmax=255 if img.dtype == torch.uint8 else 1)
+    ax.set_xticks([]); ax.set_yticks([])
+
+def neighbour_grid(query_x, query_feats, bank_x, bank_feats, k:int=6, query_y=None, bank_y=None, classes=None, size:float=0.9):
+    """Each row: a query image, then its `k` nearest bank images in feature space (cosine), each titled with its similarity;
+    with labels, a neighbour of the query's class is framed green, another class red. Returns the figure."""
+    import matplotlib.pyplot as plt
+    sims, idx = nearest_neighbours(query_feats, bank_feats, k)
+    fig, axs = plt.subplots(len(query_x), k + 1, figsize=((k + 1) * size, len(query_x) * size * 1.15), squeeze=False)
+    name = lambda y: str(classes[int(y)]) if classes is not None else str(int(y))
+    for r in range(len(query_x)):
+        _show_image(axs[r, 0], query_x[r]); axs[r, 0].set_title('query' + (f': {name(query_y[r])}' if query_y is not None else ''), fontsize=6)
+        for j in range(sims.shape[1]):
+            ax = axs[r, j + 1]; _show_image(ax, bank_x[idx[r, j]]); ax.set_title(f'{sims[r, j]:.2f}', fontsize=6)
+            if query_y is not None and bank_y is not None:
+                ok = int(bank_y[idx[r, j]]) == int(query_y[r])
+                for s in ax.spines.values(): s.set_color('tab:green' if ok else 'tab:red'); s.set_linewidth(2)
+    fig.suptitle(f'nearest neighbours in feature space (cosine similarity); green: same class', fontsize=8)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/05_evaluate.ipynb #812c1354
+def confusion_matrix(y_true, y_pred, n_classes:int|None=None) -> torch.Tensor:
+    "Counts `(n_classes, n_classes)`: row = true class, column = predicted class."
+    t, p = torch.as_tensor(y_true).long().flatten(), torch.as_tensor(y_pred).long().flatten()
+    if len(t) != len(p): raise ValueError(f"{len(t)} labels but {len(p)} predictions")
+    n = n_classes or int(max(t.max(), p.max())) + 1
+    return torch.bincount(t * n + p, minlength=n * n).reshape(n, n)
+
+def per_class_accuracy(cm:torch.Tensor) -> torch.Tensor:
+    "Recall of every class: the diagonal over the row sums (nan for a class with no examples)."
+    return cm.diag().double() / cm.sum(1).double()
+
+def plot_confusion(cm:torch.Tensor, classes=None, title:str|None=None, ax=None):
+    "The confusion matrix as row-normalised colours with the counts written in, and every class's accuracy beside its row."
+    import matplotlib.pyplot as plt
+    n = len(cm); classes = [str(c) for c in (classes or range(n))]
+    rows = cm.double() / cm.sum(1, keepdim=True).clamp(min=1)
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(0.45 * n + 2.6, 0.42 * n + 1.4))
+    ax.imshow(rows.numpy(), cmap='Blues', vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]: ax.text(j, i, int(cm[i, j]), ha='center', va='center', fontsize=6, color='white' if rows[i, j] > 0.5 else 'black')
+    acc = per_class_accuracy(cm)
+    ax.set_xticks(range(n), classes, rotation=90, fontsize=7); ax.set_xlabel('predicted')
+    ax.set_yticks(range(n), [f'{c} ({100 * a:.0f}%)' for c, a in zip(classes, acc.tolist())], fontsize=7); ax.set_ylabel('true (class accuracy)')
+    total = cm.diag().sum().item() / max(cm.sum().item(), 1)
+    ax.set_title(title or f'confusion matrix: accuracy {100 * total:.1f}%', fontsize=9)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/05_evaluate.ipynb #dc487063
+@torch.no_grad()
+def view_similarity(model:nn.Module, x_uint8:torch.Tensor, augment:nn.Module, seed:int=0, device=None) -> torch.Tensor:
+    """Cosine similarity `(2N, 2N)` of `model`'s outputs for two augmented views of each of the N images, ordered
+    [view 1 of all, view 2 of all]: what NT-Xent trains on. A good representation puts the positives (the diagonals of the
+    off-diagonal blocks) far above the rest."""
+    device = _default_device(model) if device is None else torch.device(device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    x = x_uint8.to(device)
+    views = augment(torch.cat([x, x]), generator=g)
+    was = model.training; model.eval()
+    try: z = F.normalize(model(views).float().flatten(1), dim=1)
+    finally: model.train(was)
+    return (z @ z.T).cpu()
+
+def plot_view_similarity(sim:torch.Tensor, title:str|None=None, ax=None):
+    "The `view_similarity` matrix as a heat map, with the mean similarity of positive pairs and of the rest in the title."
+    import matplotlib.pyplot as plt
+    n = len(sim) // 2
+    pos = torch.cat([sim.diagonal(n), sim.diagonal(-n)])
+    neg = sim[~(torch.eye(2 * n, dtype=torch.bool) | torch.eye(2 * n, dtype=torch.bool).roll(n, 1))]
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.2, 3.6))
+    im = ax.imshow(sim.numpy(), cmap='viridis', vmin=-1, vmax=1)
+    ax.axhline(n - 0.5, color='w', lw=0.8); ax.axvline(n - 0.5, color='w', lw=0.8)
+    ax.set_xticks([n / 2 - 0.5, 1.5 * n - 0.5], ['view 1', 'view 2']); ax.set_yticks([n / 2 - 0.5, 1.5 * n - 0.5], ['view 1', 'view 2'])
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title(title or f'views of {n} images: positives {pos.mean():.2f}, others {neg.mean():.2f}', fontsize=8)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/05_evaluate.ipynb #773c41f1
+def representation_figures(model:nn.Module, data, out=None, name:str='model', size:int|None=None, device=None, max_points:int=2000) -> dict:
+    """A classifier's look at `data`'s test split: the PCA map of its encoder's embeddings coloured by class, and its confusion
+    matrix with per-class accuracy. With `out`, saved as `out/{name}_map.png` and `out/{name}_confusion.png` (for reports).
+    Returns `dict(figures=, paths=, confusion=, per_class=)`."""
+    import matplotlib.pyplot as plt
+    enc = getattr(model, 'encoder', model)
+    feats = extract_features(enc, data.test_x, size=size, device=device)
+    pred = extract_features(model, data.test_x, size=size, device=device).argmax(1)
+    cm = confusion_matrix(data.test_y, pred, data.n_classes)
+    figs = dict(map=embedding_map(feats, data.test_y, data.classes, max_points=max_points, title=f'{name}: test embeddings (PCA)'),
+                confusion=plot_confusion(cm, data.classes, title=f'{name}: accuracy {100 * cm.diag().sum().item() / cm.sum().item():.1f}%'))
+    paths = {}
+    if out is not None:
+        from pathlib import Path
+        out = Path(out); out.mkdir(parents=True, exist_ok=True)
+        for k, fig in figs.items():
+            paths[k] = out/f'{name}_{k}.png'; fig.savefig(paths[k], dpi=100, bbox_inches='tight'); plt.close(fig)
+    return dict(figures=figs, paths=paths, confusion=cm, per_class=per_class_accuracy(cm))
 
 # %% ../nbs/05_evaluate.ipynb #7bbdfce0
 @dataclass
