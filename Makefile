@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # notebooks are tested two at a time on a 2-core machine: one BLAS thread each avoids oversubscription
 NBTEST_WORKERS ?= 2
 
-.PHONY: install demo demo-record test test-slow test-gpu tutorial lab docs bench check-sync data-fashion-mnist clean-nbs export
+.PHONY: install demo demo-record test test-slow test-gpu tutorial lab docs bench check-sync data-fashion-mnist clean-nbs export browser-test
 
 $(VENV)/.installed: pyproject.toml setup.py
 	@test -x $(PY) || python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
@@ -61,6 +61,14 @@ tutorial: install data-fashion-mnist
 	$(BIN)/nbdev-test nbs/12_tutorial_fashion_mnist.ipynb --flags "slow $$($(PY) -c 'import torch; print("gpu" if torch.cuda.is_available() else "")')" --save --timing --cell-timeout 0
 	$(PY) tools/trim_outputs.py nbs/12_tutorial_fashion_mnist.ipynb
 	$(BIN)/nbdev-clean
+
+## The label-fraction panel in a live JupyterLab, driven by a headless Chromium (Debian's `chromium`, via playwright; no
+## browser is downloaded): Run, progress, table, figure, a refused input, Stop. Saves nbs/images/panel_after_run.png.
+browser-test: install
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)); } \
+	  || { echo "browser-test: needs Debian's chromium (apt-get install -y chromium)"; exit 1; }
+	$(PY) tests/browser/panel_in_lab.py
 
 export: install
 	$(BIN)/nbdev-export

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from fastcore.basics import store_attr, patch
+from fastcore.basics import store_attr, patch, noop
 from fastai.callback.core import Callback, CancelFitException
 from fastai.basics import defaults
 
@@ -23,10 +23,11 @@ from .evaluate import spread
 
 # %% auto #0
 __all__ = ['TABLE_COLUMNS', 'METHOD_STYLE', 'subset_data', 'data_fingerprint', 'run_key', 'model_name', 'parse_model_sizes',
-           'encoder_parameters', 'check_configs', 'StudyStopped', 'StopCheck', 'BatchProgress', 'study_callbacks',
-           'StudyProgress', 'run_rows', 'tidy_table', 'seed_means', 'seed_summary', 'seed_accuracies', 'figure_png',
-           'plot_label_fractions', 'plot_model_sizes', 'plot_temperatures', 'StudyRun', 'StudyResult', 'StudyTracker',
-           'run_study', 'label_fraction_study', 'model_size_study', 'temperature_study', 'best_temperature']
+           'encoder_parameters', 'check_configs', 'StudyStopped', 'StopCheck', 'BatchProgress', 'QuietEpochs',
+           'study_callbacks', 'StudyProgress', 'run_rows', 'tidy_table', 'seed_means', 'seed_summary',
+           'seed_accuracies', 'figure_png', 'plot_label_fractions', 'plot_model_sizes', 'plot_temperatures', 'StudyRun',
+           'StudyResult', 'StudyTracker', 'run_study', 'label_fraction_study', 'model_size_study', 'temperature_study',
+           'best_temperature']
 
 # %% ../nbs/11_experiments.ipynb #7117eb7c
 def subset_data(data:ImageData, n_train:int|None=None, n_test:int|None=None, seed:int=0) -> ImageData:
@@ -76,7 +77,7 @@ def parse_model_sizes(text) -> list:
     if not sizes: raise ValueError("no model size given: write e.g. '18x0.25, 18x0.5, 50x0.25+sk'")
     return sizes
 
-# %% ../nbs/11_experiments.ipynb #9d92497c
+# %% ../nbs/11_experiments.ipynb #01f6a0b7
 @functools.lru_cache(maxsize=256)
 def encoder_parameters(depth:int, width:float, sk:bool=False, in_channels:int=3, small_images:bool=True) -> int:
     "Parameters of a SimCLRv2 encoder, counted on the meta device (nothing allocated)."
@@ -119,18 +120,23 @@ class BatchProgress(Callback):
     def after_batch(self):
         if self.training: self.on_batch(self.epoch, self.n_epoch, self.iter + 1, self.n_iter)
 
-# %% ../nbs/11_experiments.ipynb #43c81115
+# %% ../nbs/11_experiments.ipynb #f1552d58
+class QuietEpochs(Callback):
+    "No per-epoch `print` of the metrics during `fit` (what a Learner without progress bars writes); the `Recorder` keeps them."
+    def before_fit(self): self.old, self.learn.logger = self.learn.logger, noop
+    def after_fit(self): self.learn.logger = self.old
+
 @contextmanager
 def study_callbacks(should_stop, progress:bool=True, on_batch=None):
-    "While a study runs: every new fastai `Learner` gets a `StopCheck` (and a `BatchProgress` when `on_batch` is given); no progress bars when `progress=False`."
+    "While a study runs: every new fastai `Learner` gets a `StopCheck` (and a `BatchProgress` when `on_batch` is given); no progress bars or epoch lines when `progress=False`."
     from fastai.callback.progress import ProgressCallback
     saved = list(defaults.callbacks)
-    extra = [StopCheck(should_stop)] + ([BatchProgress(on_batch)] if on_batch is not None else [])
+    extra = [StopCheck(should_stop)] + ([BatchProgress(on_batch)] if on_batch is not None else []) + ([] if progress else [QuietEpochs()])
     defaults.callbacks = [c for c in saved if progress or c is not ProgressCallback] + extra
     try: yield
     finally: defaults.callbacks = saved
 
-# %% ../nbs/11_experiments.ipynb #c780f5ad
+# %% ../nbs/11_experiments.ipynb #b56d84f5
 @dataclass
 class StudyProgress:
     "Where a study is: run `run` of `n_runs` (named `label` by its settings), its `stage` and `status`, and the batch of the stage's training."
@@ -247,7 +253,7 @@ def figure_png(fig) -> bytes:
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=100)
     return buf.getvalue()
 
-# %% ../nbs/11_experiments.ipynb #80b72df5
+# %% ../nbs/11_experiments.ipynb #42fb1c3e
 def _pct_ticks(ax, fractions):
     fr = sorted(set(float(f) for f in fractions))
     ax.set_xticks([100 * f for f in fr]); ax.set_xticklabels([f"{100 * f:g}%" for f in fr]); ax.minorticks_off()
@@ -265,7 +271,7 @@ def plot_label_fractions(table, ax=None):
     dataset = f"{table.dataset.iloc[0]}: " if len(table) and isinstance(table.dataset.iloc[0], str) else ''
     return _finish(fig, ax, f"{dataset}accuracy vs labels{_seeds_note(table)}", 'labeled fraction of the training images')
 
-# %% ../nbs/11_experiments.ipynb #e2a9b931
+# %% ../nbs/11_experiments.ipynb #3df8dbd0
 def plot_model_sizes(table, ax=None):
     "The paper's Figure 1: accuracy vs encoder parameters (mean ± std over the seeds), one curve per label fraction (fine-tuned solid, supervised dashed)."
     fig, ax = _new_axes(ax)
@@ -282,7 +288,7 @@ def plot_model_sizes(table, ax=None):
             ax.annotate(model, (p, acc), fontsize=7, textcoords='offset points', xytext=(3, 4))
     return _finish(fig, ax, f'accuracy vs model size (paper Fig. 1){_seeds_note(table)}', 'encoder parameters (millions)')
 
-# %% ../nbs/11_experiments.ipynb #6d0d0f69
+# %% ../nbs/11_experiments.ipynb #e55d96cf
 def plot_temperatures(table, ax=None):
     "Student accuracy vs distillation temperature tau (log x), mean ± std over the seeds: self-distillation and big-to-small; dotted: the teacher (shaded: its std)."
     fig, ax = _new_axes(ax)
@@ -328,7 +334,7 @@ class StudyResult:
         "The stages this call trained (empty when everything came from the cache)."
         return [(r['key'], k) for r in self.runs for k, s in r['status'].items() if s == 'trained']
 
-# %% ../nbs/11_experiments.ipynb #74206d23
+# %% ../nbs/11_experiments.ipynb #9b91e147
 class StudyTracker:
     "Follows a study through the pipeline's `StageEvent`s and the training batches: each run's stage status, the tidy rows, the progress reports."
     def __init__(self, study:str, runs:list, n_channels:int, on_update=None, on_progress=None, should_stop=None):
@@ -362,7 +368,7 @@ class StudyTracker:
     def on_batch(self, epoch, n_epochs, batch, n_batches):
         self.report('training', epoch=epoch, n_epochs=n_epochs, batch=batch, n_batches=n_batches)
 
-# %% ../nbs/11_experiments.ipynb #b202dcb6
+# %% ../nbs/11_experiments.ipynb #04fafce7
 @patch
 def finish_run(self:StudyTracker, metrics):
     "The finished run's rows join the table; returns the run's record and the table."
@@ -379,7 +385,7 @@ def stopped(self:StudyTracker, e:StudyStopped) -> str:
     self.report('stopped')
     return f"{self.study}: stopped {where}; {len(self.rows)} finished results kept"
 
-# %% ../nbs/11_experiments.ipynb #c1e76e36
+# %% ../nbs/11_experiments.ipynb #0a0d5e2a
 def run_study(study:str, runs, root='runs/studies', plot=None, device=None, data:ImageData|None=None, log=print, on_update=None,
               on_run_finished=None, should_stop=None, progress:bool=True, on_progress=None) -> StudyResult:
     "Run every `StudyRun` in `<root>/<study>/<run key>/`, reusing finished stages; returns the tidy table and the figure."
@@ -469,7 +475,7 @@ def best_temperature(table, method:str='distill_self', label_fraction:float|None
     tau = float(per_tau.valid_accuracy.idxmax())
     return dict(tau=tau, valid_accuracy=float(per_tau.valid_accuracy[tau]), test_accuracy=float(per_tau.test_accuracy[tau]), per_tau=per_tau)
 
-# %% ../nbs/11_experiments.ipynb #50ad926c
+# %% ../nbs/11_experiments.ipynb #ab49a83e
 _PANEL_NAMES = ('StudyPanel', 'label_fraction_panel', 'model_size_panel', 'temperature_panel', 'default_settings', 'default_device')
 
 def __getattr__(name):
