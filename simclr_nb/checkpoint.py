@@ -95,7 +95,8 @@ def load_weights(model:torch.nn.Module, state_dict:dict, source='the checkpoint'
 
 # %% ../nbs/06a_checkpoint.ipynb #359a9841
 def _plain(o):
-    "Recursively turn fastai `L`s and NumPy scalars into lists and Python numbers (for `weights_only` loading)."
+    "Recursively turn fastai `L`s, NumPy values and tensor subclasses (fastai's `TensorBase`) into plain types and tensors (for `weights_only` loading)."
+    if isinstance(o, torch.Tensor): return o if type(o) is torch.Tensor else o.as_subclass(torch.Tensor)
     if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
     if isinstance(o, (list, tuple, L)): return type(o)(_plain(v) for v in o) if isinstance(o, tuple) else [_plain(v) for v in o]
     if isinstance(o, np.generic): return o.item()
@@ -187,11 +188,11 @@ class CheckpointCallback(Callback):
     def state(self) -> dict:
         "Everything needed to continue the fit after this epoch, as plain types and tensors."
         rec = getattr(self.learn, 'recorder', None)
-        return {'model': self.learn.model.state_dict(), 'opt': _plain(self.learn.opt.state_dict()),
+        return _plain({'model': self.learn.model.state_dict(), 'opt': self.learn.opt.state_dict(),
                 'epoch': self.learn.epoch + 1, 'n_epoch': self.learn.n_epoch, 'rng': _plain(_rng_states(self.learn)),
                 'callbacks': {n: _plain(cb.checkpoint_state()) for n, cb in self._stateful_cbs().items()},
                 'history': None if rec is None else [[float(v) for v in row] for row in rec.values],
-                'smooth_loss': None if rec is None else {'val': rec.smooth_loss.val.detach().cpu(), 'count': rec.smooth_loss.count}}
+                'smooth_loss': None if rec is None else {'val': rec.smooth_loss.val.detach().cpu(), 'count': rec.smooth_loss.count}})
 
     def after_epoch(self):
         if not getattr(self, '_trained', False): return
