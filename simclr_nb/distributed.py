@@ -6,7 +6,7 @@ Docs: https://simclr-nb.github.io/simclr_nb/distributed.html.md"""
 
 # %% ../nbs/06b_distributed.ipynb #0d281d7f
 from __future__ import annotations
-import contextlib, functools, math, os, shutil, socket, sys, tempfile, warnings
+import contextlib, functools, hashlib, math, os, shutil, socket, sys, tempfile, warnings
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -119,6 +119,7 @@ class ShardedTensorDL(TensorImageDL):
         return ShardedTensorDL(self.x if x is None else x, self.y if y is None else y, rank=self.rank,
                                world_size=self.world_size, seed=self.seed, **kw)
 
+# %% ../nbs/06b_distributed.ipynb #ed26ba68
 def shard_dl(dl:TensorImageDL, rank:int|None=None, world_size:int|None=None, seed:int=0) -> ShardedTensorDL:
     """`dl` (global batch `dl.bs`) as this rank's `ShardedTensorDL` of batch `dl.bs // world_size`. A batch that does not
     split evenly is rounded down to a multiple of `world_size`, with a warning."""
@@ -135,7 +136,7 @@ def global_batch_size(dl) -> int:
     "The batch of one optimiser step over all processes: `global_bs` of a sharded loader, else its `bs` (split later)."
     return getattr(dl, 'global_bs', dl.bs)
 
-# %% ../nbs/06b_distributed.ipynb #d2c2797e
+# %% ../nbs/06b_distributed.ipynb #58179079
 class _AllReduceSum(torch.autograd.Function):
     "Sum over ranks whose backward sums the gradients over ranks too (each rank's output feeds every rank's loss)."
     @staticmethod
@@ -178,7 +179,7 @@ class GlobalBatchNormMixin:
         if x.device.type == 'cuda': return nn.SyncBatchNorm.forward(self, x)   # PyTorch's fused kernels (NCCL)
         return _global_batch_norm(self, x)   # PyTorch's SyncBatchNorm refuses CPU tensors
 
-# %% ../nbs/06b_distributed.ipynb #5e7ad142
+# %% ../nbs/06b_distributed.ipynb #9d443513
 _GLOBAL_BN_CLASSES = {}
 
 def _global_class(cls):
@@ -203,7 +204,7 @@ def n_sync_batchnorm(model:nn.Module) -> int:
     "How many batch norms of `model` are global."
     return sum(isinstance(m, GlobalBatchNormMixin) for m in model.modules())
 
-# %% ../nbs/06b_distributed.ipynb #69f1d2bf
+# %% ../nbs/06b_distributed.ipynb #67e76f05
 @torch.no_grad()
 def gather_cat(x:torch.Tensor) -> torch.Tensor:
     "Every rank's `x` (same shape on all), concatenated in rank order along dim 0, without gradient (unchanged in one process)."
@@ -224,7 +225,7 @@ def gathered_features(model:nn.Module, x_uint8:torch.Tensor, bs:int=512, size:in
     dev = torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl' else torch.device('cpu')
     return gather_cat(f.to(dev)).cpu()[:len(x_uint8)]
 
-# %% ../nbs/06b_distributed.ipynb #0c449796
+# %% ../nbs/06b_distributed.ipynb #b4b3a5ad
 class DistributedCallback(Callback):
     """Train a fastai `Learner` in every process of a launcher: global batch norm, the loaders sharded by rank
     (their `bs` is the global batch), the model wrapped in `DistributedDataParallel` while training (gradients averaged
@@ -270,7 +271,11 @@ class DistributedCallback(Callback):
         if not is_main_process(): self.learn.logger = self._logger
         self.ddp, self.active = None, False
 
-# %% ../nbs/06b_distributed.ipynb #79f2144a
+    def restore(self):
+        "Put back the plain model and loaders however the fit ended (`RestoringLearner` calls it; idempotent)."
+        self.after_fit()
+
+# %% ../nbs/06b_distributed.ipynb #bb2fdd30
 @contextlib.contextmanager
 def distributed_learners(**kwargs):
     "Inside, every new fastai `Learner` gets a `DistributedCallback(**kwargs)` (fastai's default callbacks): code written for one process runs under a launcher unchanged."
@@ -290,7 +295,7 @@ def processes_text(info:dict) -> str:
     per = ', '.join(f"{k} {v} ({info['per_process_bs'][k]} per process)" for k, v in info['global_bs'].items())
     return f"Processes: {info['world_size']}; batch of one optimiser step over all of them: {per}."
 
-# %% ../nbs/06b_distributed.ipynb #91560a60
+# %% ../nbs/06b_distributed.ipynb #b9b50c2a
 @contextlib.contextmanager
 def distributed_run(out, device=None, log=print, on_event=None):
     """What `run_pipeline` needs under a launcher; yields a dict of `out`, `device`, `log`, `on_event` for this rank.
@@ -303,7 +308,9 @@ def distributed_run(out, device=None, log=print, on_event=None):
     device, scratch = init_distributed(device), None
     try:
         if not is_main_process():
-            scratch = Path(tempfile.mkdtemp(prefix=f'simclr_nb_rank{get_rank()}_'))
+            tag = hashlib.sha1(str(Path(out).resolve()).encode()).hexdigest()[:10]   # one name per run folder and rank: a
+            scratch = Path(tempfile.gettempdir())/f'simclr_nb_rank{get_rank()}_{tag}'  # killed run's copy goes next time
+            shutil.rmtree(scratch, ignore_errors=True); scratch.mkdir(parents=True)
             if Path(out).is_dir(): shutil.copytree(out, scratch/'run', ignore=shutil.ignore_patterns('previous-*'))
             out, log, on_event = scratch/'run', (lambda *a, **k: None), None
         barrier()   # rank 0 changes nothing before every copy is made
@@ -313,7 +320,7 @@ def distributed_run(out, device=None, log=print, on_event=None):
         if scratch is not None: shutil.rmtree(scratch, ignore_errors=True)
         if joined and dist.is_initialized(): dist.destroy_process_group()
 
-# %% ../nbs/06b_distributed.ipynb #56a4cef9
+# %% ../nbs/06b_distributed.ipynb #36b53c88
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
