@@ -270,8 +270,8 @@ def run(self:StudyPanel):
                   should_stop=self._stop.is_set, progress=self.progress, on_progress=self.progress_view.update)
         self._say(f"running on {self.device.value}...")
         self.result = self.STUDIES[self.study](**kw)
-        self._show(self.result.table)
         self._say(self._summary(self.result, time.time() - t0))
+        self._show(self.result.table)
     except (ValueError, FileNotFoundError) as e: self._fail(str(e))
     except Exception as e:   # an unexpected error: a readable line in the panel, the traceback in the log
         self._fail(f"{type(e).__name__}: {e}"); self.log(traceback.format_exc())
