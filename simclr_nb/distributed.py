@@ -225,13 +225,20 @@ def gathered_features(model:nn.Module, x_uint8:torch.Tensor, bs:int=512, size:in
     dev = torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl' else torch.device('cpu')
     return gather_cat(f.to(dev)).cpu()[:len(x_uint8)]
 
-# %% ../nbs/06b_distributed.ipynb #b4b3a5ad
+# %% ../nbs/06b_distributed.ipynb #05218ccb
+def _shared_seed(device) -> int:
+    "A number drawn from torch's generator on rank 0 and sent to every rank (the data order after `set_seed` in one process)."
+    t = torch.randint(2**31 - 1, (1,)).to(device)
+    dist.broadcast(t, 0)
+    return int(t)
+
 class DistributedCallback(Callback):
     """Train a fastai `Learner` in every process of a launcher: global batch norm, the loaders sharded by rank
     (their `bs` is the global batch), the model wrapped in `DistributedDataParallel` while training (gradients averaged
     over ranks), decorrelated augmentations, and a silent log on ranks other than 0. A no-op in one process."""
     order = -20   # before every other callback: batch norms are global before MemoryCallback copies the model
-    def __init__(self, sync_bn:bool=True, seed:int=0, **ddp_kwargs):
+    def __init__(self, sync_bn:bool=True, seed:int|None=None, # data order seed; None: drawn from torch's generator (rank 0's)
+                 **ddp_kwargs):
         self.sync_bn, self.seed, self.ddp_kwargs, self.ddp = sync_bn, seed, ddp_kwargs, None
 
     def before_fit(self):
@@ -239,7 +246,8 @@ class DistributedCallback(Callback):
         if not self.active: return
         if self.sync_bn: convert_sync_batchnorm(self.learn.model)
         self._dls = list(self.learn.dls.loaders)   # train and valid: each rank its slice (NT-Xent gathers the rest)
-        self.learn.dls.loaders = [shard_dl(dl, seed=self.seed) if isinstance(dl, TensorImageDL) else dl for dl in self._dls]
+        seed = _shared_seed(next(self.learn.model.parameters()).device) if self.seed is None else self.seed
+        self.learn.dls.loaders = [shard_dl(dl, seed=seed) if isinstance(dl, TensorImageDL) else dl for dl in self._dls]
         self._reseed = True
         if not is_main_process(): self._silence()
 
