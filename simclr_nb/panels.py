@@ -285,12 +285,12 @@ def _fail(self:StudyPanel, msg):
                           f'<b>Cannot run:</b> {html.escape(msg)}</div>')
     self._say("not run")
 
-# %% ../nbs/11a_panels.ipynb #c03a000a
 @patch
 def _set_running(self:StudyPanel, running):
     self._running = running
     self.run_button.disabled, self.stop_button.disabled = running, not running
 
+# %% ../nbs/11a_panels.ipynb #c03a000a
 @patch
 def _on_run(self:StudyPanel, _=None):
     if self._running: return
