@@ -56,14 +56,15 @@ def atomic_write_json(path, obj) -> Path:
 class CheckpointError(ValueError):
     "A checkpoint that cannot be used: empty, truncated, corrupt, carrying code, or of another kind. The message names the file."
 
-def safe_load(path, map_location='cpu'):
+def safe_load(path, map_location='cpu', mmap:bool=False):
     """`torch.load(path, weights_only=True)`: tensors and plain types only, so loading never runs code from the file.
-    Errors name the file and say whether it is missing, empty, truncated or corrupt, or carries pickled code (refused)."""
+    Errors name the file and say whether it is missing, empty, truncated or corrupt, or carries pickled code (refused).
+    `mmap=True` maps the tensors instead of reading them: a cheap check that a large file is whole and safe."""
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}: check the path (or train the stage first)")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes): an interrupted copy or write. Use another checkpoint or train the stage again.")
-    try: return torch.load(path, map_location=map_location, weights_only=True)
+    try: return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         what = next((l.strip() for l in str(e).splitlines() if 'GLOBAL' in l), None)
         if what: raise CheckpointError(

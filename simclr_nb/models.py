@@ -356,7 +356,7 @@ def save_checkpoint(path, model, spec: dict | None = None, **meta) -> Path:
     reserved = {'format', 'spec', 'state_dict'} & set(meta)
     if reserved: raise ValueError(f"meta keys {sorted(reserved)} are reserved by the checkpoint format; rename them")
     ckpt = dict(format=CHECKPOINT_FORMAT, spec=spec,
-                state_dict={k: v.detach().cpu() for k, v in state_dict.items()}, **meta)
+                state_dict={k: v.detach().cpu().as_subclass(torch.Tensor) for k, v in state_dict.items()}, **meta)   # plain tensors: weights_only loads them
     for k, v in ckpt.items(): _check_plain(v, k)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     from simclr_nb.checkpoint import atomic_save   # the package's one atomic writer: temp file, fsync, os.replace

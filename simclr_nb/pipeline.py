@@ -18,9 +18,9 @@ from fastcore.basics import patch
 from .data import (load_dataset, label_fraction_split, validation_split, LabelSplit, unlabeled_dls, labeled_dls,
                             KNOWN_DATASETS)
 from .models import (simclrv2_resnet, ProjectionHead, ContrastiveNet, FineTuneNet, ClassifierNet, build_encoder,
-                              save_checkpoint, load_checkpoint, count_parameters)
+                              save_checkpoint, load_checkpoint, count_parameters, CHECKPOINT_FORMAT)
 from .evaluate import spread, verdict
-from .checkpoint import atomic_write, atomic_write_json, fit_resumable, load_weights
+from .checkpoint import atomic_write, atomic_write_json, fit_resumable, load_weights, safe_load
 
 # %% auto #0
 __all__ = ['STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECTION_FIELDS', 'RATE_FIELDS', 'PREPROCESSING',
@@ -292,9 +292,10 @@ def verified(self:RunFolder, key) -> bool:
     "Does stage `key`'s checkpoint load (weights_only) with the keys a stage writes? An unusable one is moved aside and reported."
     if key in self._verified: return self._verified[key]
     try:
-        ck = load_checkpoint(self.ckpt(key))
-        ok = isinstance(ck.get('state_dict'), dict) and ck.get('stage', stage_method(key)) == stage_method(key)
-        why = '' if ok else f"it is a {ck.get('stage')!r} checkpoint without the weights of stage {key}"
+        ck = safe_load(self.ckpt(key), mmap=True)   # tensors mapped, not read: cheap for large checkpoints
+        ok = (isinstance(ck, dict) and isinstance(ck.get('state_dict'), dict) and ck.get('format') == CHECKPOINT_FORMAT
+              and ck.get('stage', stage_method(key)) == stage_method(key))
+        why = '' if ok else f"it is not a {CHECKPOINT_FORMAT} checkpoint with the weights of stage {key}"
     except (ValueError, FileNotFoundError) as e: ok, why = False, str(e)
     if not ok and self.ckpt(key).exists():
         bad = self.ckpt(key).with_name(f"{key}.pth.unusable-{time.strftime('%Y%m%d-%H%M%S')}")
