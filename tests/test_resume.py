@@ -120,3 +120,43 @@ def test_non_finite_loss_stops_with_a_message_and_a_lower_rate_recovers(straight
                         '--out', str(out)], env=ENV, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert FT in finished(out) and json.loads((out/'config.json').read_text())['finetune_lr'] == 0.05
+
+
+def test_supervised_and_distill_learners_resume_exactly(tmp_path):
+    "The baselines' and the distillation's learners (fastai's Adam with a TensorBase loss; LARS with a frozen teacher) resume bit-exactly through fit_resumable."
+    import torch
+    from fastai.torch_core import set_seed
+    from fastai.callback.core import Callback
+    from simclr_nb.data import load_dataset, label_fraction_split, labeled_dls, unlabeled_dls
+    from simclr_nb.finetune import supervised_learner
+    from simclr_nb.distill import distill_learner
+    from simclr_nb.models import build_encoder, ClassifierNet
+    from simclr_nb.checkpoint import fit_resumable
+    torch.set_num_threads(1)
+    d = load_dataset('digits')
+    spec = dict(depth=18, width=0.125, sk=False, small_images=True, in_channels=1)
+    split = label_fraction_split(d.train_y, 0.1, seed=0)
+
+    class Kill(Callback):
+        order = 100
+        def after_epoch(self):
+            if self.epoch == 1: raise KeyboardInterrupt
+
+    def supervised(seed):
+        set_seed(seed)
+        return supervised_learner(labeled_dls(d, split, bs=32, device='cpu', passes=2), spec, 10, 8, base_lr=1e-2)
+
+    def distill(seed):
+        set_seed(0); teacher = ClassifierNet(build_encoder(spec), 10)
+        set_seed(seed); student = ClassifierNet(build_encoder(dict(spec, width=0.0625)), 10)
+        return distill_learner(unlabeled_dls(d, bs=256, device='cpu'), student, teacher, 8)
+
+    for name, make in (('supervised', supervised), ('distill', distill)):
+        quiet = lambda learn: (learn.remove_cb(learn.progress), learn)[1]
+        a = quiet(make(0)); fit_resumable(a, 3, tmp_path/name/'a')              # each built just before its fit, as a run does
+        b = quiet(make(0))
+        with pytest.raises(KeyboardInterrupt): fit_resumable(b, 3, tmp_path/name/'b', cbs=Kill())
+        c = quiet(make(7)); fit_resumable(c, 3, tmp_path/name/'b')              # another random state, as a new process has
+        diff = max((pa - pc).abs().max().item() for pa, pc in zip(a.model.state_dict().values(), c.model.state_dict().values())
+                   if pa.is_floating_point())
+        assert diff == 0, (name, diff)
