@@ -4,12 +4,13 @@ A temporary folder gets a notebook that builds `simclr_nb.panels.label_fraction_
 JupyterLab serves it with a real kernel; Debian's Chromium (`/usr/bin/chromium`, driven by playwright, nothing downloaded)
 runs the cell and presses the panel's buttons like a person would:
 
-1. Run: progress shows while it trains (the stage bar moves and names the run by its settings), then the status says
-   'done', the table shows accuracies in %, the figure is a drawn image, and the log shows its newest line.
-   A screenshot of the panel is saved to `nbs/images/panel_after_run.png` (or `--screenshot PATH`).
+1. Run: progress shows while it trains (a bar moves, a line names the run by its settings, the stage, epoch and
+   batch), the figure is redrawn as stages finish; then the status says 'done', the table shows accuracies in %, the
+   figure is a drawn image, and the log shows its newest line. A screenshot of the panel is saved to
+   `nbs/images/panel_after_run.png` (or `--screenshot PATH`).
 2. A negative number of training images: the red message names it, nothing runs, the controls keep their width.
-3. Run with more pretraining epochs, then Stop while it trains: the status says 'stopped' within 2 s, and no fastai
-   "Exception occured" text appears anywhere in the panel.
+3. Run with more pretraining epochs, then Stop while it trains: the log says it stopped within 2 s, the status says
+   so too, and no fastai "Exception occured" text appears anywhere in the panel.
 4. Run again with the first settings: every stage comes from the cache.
 
 Exits 0 when every check passed; prints each check and the time taken. Needs `chromium` (apt) and `playwright` (dev extras).
@@ -96,9 +97,12 @@ def log_shows_newest_line(page) -> bool:
 
 def run_and_watch(page, check):
     "Press Run; watch the progress until the status says done."
+    first_src = page.get_attribute('img.simclr-figure', 'src')
     page.click('button.simclr-run')
     seen, t0 = set(), time.time()
     while time.time() - t0 < 600:
+        if 'done in' not in page.inner_text('.simclr-status') and page.get_attribute('img.simclr-figure', 'src') != first_src:
+            seen.add('figure redrawn while training')
         label = page.inner_text('.simclr-progress')
         if re.search(r'run \d of \d \((pretraining|\d+% labels)\): \S+, epoch \d+/\d+, batch \d+/\d+', label): seen.add('training line')
         if page.evaluate("""() => [...document.querySelectorAll('.simclr-progress .progress-bar')].some(b => {
@@ -109,6 +113,7 @@ def run_and_watch(page, check):
         time.sleep(0.1)
     check('training line' in seen, 'progress during the run names the run by its settings, the stage, epoch and batch', str(seen))
     check('bar moving' in seen, 'a progress bar moved during the run', str(seen))
+    check('figure redrawn while training' in seen, 'the figure was redrawn before the study finished', str(seen))
     return status
 
 
@@ -146,7 +151,7 @@ def check_panel(page, url, token, check, screenshot):
         page.click('.jp-Cell .jp-InputArea-editor'); page.keyboard.press('Shift+Enter')
         time.sleep(2)
         if re.search(r'\[(\*|\d+)\]', page.inner_text('.jp-Cell .jp-InputPrompt')): break
-    page.wait_for_selector('.simclr-panel', timeout=300_000)
+    page.wait_for_selector('.simclr-panel', timeout=600_000)   # imports alone took minutes on a 2-core machine shared with other jobs
     check(True, 'the cell ran and the panel is shown')
     check('ready' in page.inner_text('.simclr-status'), 'status: ready')
 
