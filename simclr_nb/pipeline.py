@@ -651,7 +651,7 @@ def write_report(cfg:PipelineConfig, rf:RunFolder):
     return table, found
 
 # %% ../nbs/09_pipeline.ipynb #01d57390
-from .distributed import distributed_run, distributed_info
+from .distributed import distributed_run, distributed_info, get_world_size
 def check_device(device):
     "`device` as a `torch.device` (None stays None: a GPU when present), or a ValueError saying why this machine cannot use it."
     if device is None: return None
@@ -671,7 +671,7 @@ def check_memory(cfg:PipelineConfig, device=None):
     """Refuse an image size or batch the machine cannot hold: the stem's activations for one pretraining batch (2B views,
     4 bytes each, x8 for the layers after it) against the device's memory. A lower bound, so only impossible sizes are refused."""
     s = cfg.image_size if cfg.image_size <= 32 else cfg.image_size / 4   # large images: stride-2 stem and max-pool
-    need = 2 * cfg.pretrain_bs * max(1, round(64 * cfg.width)) * s * s * 4 * 8
+    need = 2 * max(1, cfg.pretrain_bs // get_world_size()) * max(1, round(64 * cfg.width)) * s * s * 4 * 8   # this process's share
     d = torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     have = (torch.cuda.get_device_properties(d).total_memory if d.type == 'cuda'
             else os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))
