@@ -111,10 +111,8 @@ def predict_cmd(argv=None):
     p.add_argument('--csv', default=None, help='write every probability to this CSV file')
     p.add_argument('--device', default=None, help='cpu, cuda, ... (default: cpu)')
     a = p.parse_args(argv)
-    try:
-        model = load_classifier(a.run, a.stage, a.device)
-        df = predict(model, a.images, device=a.device)
-    except (ValueError, FileNotFoundError) as e: raise SystemExit(f"error: {e}")
+    model = load_classifier(a.run, a.stage, a.device)   # bad input raises; `simclr-nb` turns it into one line and exit status 2
+    df = predict(model, a.images, device=a.device)
     print(f"{model.meta['key']} ({model.meta['stage']}), {len(df)} image(s):")
     print(df[['class', 'probability']].to_string(float_format=lambda v: f'{v:.3f}'))
     if a.csv:

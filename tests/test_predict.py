@@ -60,13 +60,15 @@ def test_predict_cmd_prints_and_writes_csv(run, tmp_path, capsys):
     csv = pd.read_csv(tmp_path/'out.csv', index_col=0)
     assert list(csv.columns[:2]) == ['class', 'probability'] and len(csv) == 6
     assert np.allclose(csv.iloc[:, 2:].values.sum(1), 1, atol=1e-4)
-    with pytest.raises(SystemExit, match='No checkpoint for stage'): predict_cmd([str(d), str(files[0]), '--stage', 'finetune'])
+    with pytest.raises(FileNotFoundError, match='No checkpoint for stage'): predict_cmd([str(d), str(files[0]), '--stage', 'finetune'])
 
 def test_console_script_predict(run):
     d, files, _ = run
     r = subprocess.run([str(BIN/'simclr-nb'), 'predict', str(d), str(files[0]), str(files[1])], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert '2 image(s)' in r.stdout and '1.png' in r.stdout
+    r = subprocess.run([str(BIN/'simclr-nb'), 'predict', str(d), str(files[0]), '--stage', 'finetune'], capture_output=True, text=True)
+    assert r.returncode == 2 and 'error: No checkpoint for stage' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 
 @pytest.mark.parametrize('ext', ['.pt2', '.onnx'])
 def test_exported_student_matches(run, tmp_path, ext):
