@@ -6,7 +6,8 @@ two stages on a fixed random subset of Fashion-MNIST (`--train-images` training 
 28 px): SimCLR pretraining (its kNN accuracy on the validation hold-out is the first measure) and fine-tuning from head
 layer 1 on `--fraction` of the labels (test accuracy, and accuracy on the validation hold-out). The two precisions of a
 seed run back to back, so they see the same load of a shared machine; every number is a mean ± std over the seeds,
-and the bf16 - fp32 difference is paired by seed.
+and the bf16 - fp32 difference is paired by seed. A third arm fine-tunes each seed's bf16 pretraining in fp32, so that a
+difference can be traced to the stage it comes from.
 
 "Inside the seed spread" means |mean paired difference| <= the larger of the two precisions' seed standard deviations
 (the issue's criterion); the paired difference's own standard error is reported beside it.
@@ -22,8 +23,8 @@ import torch
 from machine import machine_info  # bench/machine.py
 
 from simclr_nb.data import ImageData, load_dataset
-from simclr_nb.evaluate import spread
-from simclr_nb.pipeline import PipelineConfig, run_pipeline, stage_key
+from simclr_nb.evaluate import spread, verdict
+from simclr_nb.pipeline import PipelineConfig, run_pipeline, share_stages, stage_key
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -50,18 +51,24 @@ def paired(a: dict, b: dict) -> dict:
     return dict(values=d, mean=sd.mean, std=sd.std, sem=sd.std / math.sqrt(sd.n) if sd.n > 1 else float("nan"))
 
 
+ARMS = {"fp32": "fp32", "bf16": "bf16", "bf16_pretrain_fp32_finetune": "bf16 pretraining, fp32 fine-tuning"}
+
+
 def summarize(runs, fraction):
+    "Per measure and arm: per-seed values, mean and std; each other arm minus fp32, paired by seed."
     out = {}
     for measure, get in (("pretrain_knn_accuracy", lambda m, s: m["pretrain"]["knn_accuracy"]),
                          ("finetune_test_accuracy", lambda m, s: m[stage_key("finetune", fraction, s)]["accuracy"]),
                          ("finetune_valid_accuracy", lambda m, s: m[stage_key("finetune", fraction, s)]["valid_accuracy"]),
                          ("pretrain_wall_s", lambda m, s: m["pretrain"]["wall_s"])):
-        per = {p: {s: get(m, s) for s, m in r.items()} for p, r in runs.items()}
-        row = {p: dict(per_seed=v, mean=spread(v).mean, std=spread(v).std) for p, v in per.items()}
-        if "fp32" in per and "bf16" in per:
-            row["bf16_minus_fp32"] = d = paired(per["fp32"], per["bf16"])
+        arms = [a for a in runs if runs[a] and not (a == "bf16_pretrain_fp32_finetune" and measure.startswith("pretrain"))]
+        per = {a: {s: get(m, s) for s, m in runs[a].items()} for a in arms}
+        row = {a: dict(per_seed=v, mean=spread(v).mean, std=spread(v).std) for a, v in per.items()}
+        for a in arms[1:]:
+            row[f"{a}_minus_fp32"] = d = paired(per["fp32"], per[a])
             if not measure.endswith("wall_s"):
-                row["inside_seed_spread"] = abs(d["mean"]) <= max(row["fp32"]["std"], row["bf16"]["std"])
+                d["inside_seed_spread"] = abs(d["mean"]) <= max(row["fp32"]["std"], row[a]["std"])
+                d["fp32_better"] = str(verdict(per["fp32"], per[a]))   # the kit's one verdict: 2 SE, paired by seed
         out[measure] = row
     return out
 
@@ -77,27 +84,27 @@ def markdown(res):
          f"validation hold-out), {res['settings']['test_images']} test images, 28 px; ResNet-18 width {res['settings']['width']}, "
          f"{res['settings']['pretrain_epochs']} pretraining epochs; fine-tuned from head layer 1 on {res['settings']['fraction']:.0%} "
          f"of the labels ({res['settings']['config']['finetune_steps']} steps). Seeds {res['settings']['seeds']}: mean ± std over seeds; the difference is paired by seed.", "",
-         "| measure | fp32 | bf16 | bf16 - fp32 (paired) | inside the seed spread |", "|---|---:|---:|---:|---|"]
+         "| measure | arm | mean ± std over seeds | minus fp32 (paired by seed) | inside the seed spread | verdict on 'fp32 is better' |", "|---|---|---:|---:|---|---|"]
     for k, r in res["summary"].items():
-        pct = 1 if k.endswith("wall_s") else 100
-        unit = " s" if pct == 1 else ""
-        f = lambda d: f"{pct * d['mean']:.1f} ± {pct * d['std']:.1f}{unit}" if d["std"] == d["std"] else f"{pct * d['mean']:.1f}{unit}"
-        d = r.get("bf16_minus_fp32")
-        diff = f"{pct * d['mean']:+.1f} ± {pct * d['std']:.1f}{unit}" if d else ""
-        inside = {True: "yes", False: "no", None: ""}[r.get("inside_seed_spread")]
-        L.append(f"| {k} | {f(r['fp32'])} | {f(r['bf16'])} | {diff} | {inside} |")
+        pct, unit = (1, " s") if k.endswith("wall_s") else (100, "")
+        for a in (a for a in ARMS if a in r):
+            d = r.get(f"{a}_minus_fp32")
+            diff = f"{pct * d['mean']:+.1f} ± {pct * d['std']:.1f}{unit}" if d else ""
+            inside = {True: "yes", False: "no", None: ""}[d.get("inside_seed_spread") if d else None]
+            L.append(f"| {k} | {ARMS[a]} | {pct * r[a]['mean']:.1f} ± {pct * r[a]['std']:.1f}{unit} | {diff} | {inside} | "
+                     f"{d.get('fp32_better', '') if d else ''} |")
     return "\n".join(L) + "\n"
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--train-images", type=int, default=3000)
-    ap.add_argument("--test-images", type=int, default=2000)
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--train-images", type=int, default=4000)
+    ap.add_argument("--test-images", type=int, default=1000)
+    ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--width", type=float, default=0.25)
     ap.add_argument("--fraction", type=float, default=0.1)
-    ap.add_argument("--finetune-steps", type=int, default=150)
+    ap.add_argument("--finetune-steps", type=int, default=200)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "precision_accuracy"))
     ap.add_argument("--out", default=None)
@@ -110,7 +117,7 @@ def main():
                              test_images=len(data.test_x), width=args.width, pretrain_epochs=args.epochs,
                              fraction=args.fraction, seeds=args.seeds, config=cfg0.to_dict()))
     out = Path(args.out) if args.out else RESULTS / f"precision_accuracy_{torch.device(args.device).type}.json"
-    runs = {"fp32": {}, "bf16": {}}
+    runs = {a: {} for a in ARMS}
     for seed in args.seeds:
         for precision in ("fp32", "bf16"):
             folder = Path(args.runs) / f"{precision}_seed{seed}"
@@ -118,10 +125,15 @@ def main():
             r = run_pipeline(config(args, seed, precision), out=folder, device=args.device, stages=("pretrain", "finetune"),
                              data=data, log=lambda *a: None)
             runs[precision][seed] = r.metrics
+            if precision == "bf16":   # the same bf16 pretraining, fine-tuned in fp32: which stage a difference comes from
+                mixed = Path(args.runs) / f"bf16_pretrain_fp32_finetune_seed{seed}"
+                share_stages(folder, mixed, ["pretrain"])
+                runs["bf16_pretrain_fp32_finetune"][seed] = run_pipeline(config(args, seed, "fp32"), out=mixed, device=args.device,
+                                                                         stages=("finetune",), data=data, log=lambda *a: None).metrics
             m = r.metrics
             print(f"    kNN {m['pretrain']['knn_accuracy']:.3f} ({m['pretrain']['precision']}, {m['pretrain']['wall_s']:.0f} s), "
                   f"fine-tuned {m[stage_key('finetune', args.fraction, seed)]['accuracy']:.3f}", flush=True)
-            res["summary"] = summarize({p: v for p, v in runs.items() if v}, args.fraction)
+            res["summary"] = summarize(runs, args.fraction)
             res["wall_s"] = round(time.time() - t0, 1)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(res, indent=2) + "\n")
