@@ -54,12 +54,13 @@ def start_lab(folder:Path, port:int, token:str):
     log = open(folder/'lab.log', 'w')
     proc = subprocess.Popen(['nice', '-n', '5'] + cmd, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f'http://127.0.0.1:{port}'
-    for _ in range(240):
+    for _ in range(600):   # minutes on a busy 2-core machine
         if proc.poll() is not None: raise RuntimeError(f"JupyterLab exited: see {folder/'lab.log'}")
         try:
             urllib.request.urlopen(f'{url}/api/status?token={token}', timeout=2); return proc, url
         except OSError: time.sleep(0.5)
-    raise RuntimeError('JupyterLab did not answer within 120 s')
+    stop_lab(proc)
+    raise RuntimeError('JupyterLab did not answer within 5 minutes')
 
 
 def stop_lab(proc):
