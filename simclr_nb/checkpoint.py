@@ -6,7 +6,7 @@ Docs: https://simclr-nb.github.io/simclr_nb/checkpoint.html.md"""
 
 # %% ../nbs/06a_checkpoint.ipynb #82c4053f
 from __future__ import annotations
-import contextlib, json, os, pickle, random, re, tempfile, warnings
+import contextlib, json, os, pickle, random, re, signal, tempfile, threading, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from fastcore.foundation import L
 __all__ = ['TRAINING_KEYS', 'atomic_write', 'atomic_save', 'atomic_write_json', 'CheckpointError', 'safe_load', 'load_weights',
            'checkpoint_files', 'last_checkpoint', 'load_training_checkpoint', 'latest_checkpoint', 'CheckpointCallback',
            'SkipDoneEpochs', 'restore_callbacks', 'RestoringLearner', 'NonFiniteLoss', 'StopOnNonFinite',
-           'resume_callbacks', 'fit_resumable']
+           'StopBetweenSteps', 'resume_callbacks', 'fit_resumable']
 
 # %% ../nbs/06a_checkpoint.ipynb #fda35028
 _UMASK = os.umask(0); os.umask(_UMASK)   # mkstemp makes 0600 files; give them the permissions open() would
@@ -253,6 +253,26 @@ class StopOnNonFinite(Callback):
         raise NonFiniteLoss(f"{self.stage}: the training loss became {float(self.learn.loss.detach().float().mean())} at epoch "
                             f"{self.epoch + 1} of {self.n_epoch}, step {self.iter + 1} of {self.n_iter}; {keep}.")
 
+# %% ../nbs/06a_checkpoint.ipynb #1f913027
+class StopBetweenSteps(Callback):
+    "Ctrl-C during a fit stops it after the current step (or the epoch's checkpoint) with `KeyboardInterrupt`; a second Ctrl-C stops at once."
+    order = 99   # after_epoch: after CheckpointCallback (90) has saved the epoch
+    def __init__(self): self.requested, self._old = False, None
+    def _on_sigint(self, signum, frame):
+        if self.requested: raise KeyboardInterrupt
+        self.requested = True
+    def before_fit(self):
+        self.requested = False
+        if threading.current_thread() is threading.main_thread() and self._old is None:
+            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+    def after_batch(self):
+        if self.requested: raise KeyboardInterrupt
+    after_epoch = after_batch
+    def restore(self):
+        "Put the SIGINT handler back (idempotent)."
+        if self._old is not None: signal.signal(signal.SIGINT, self._old); self._old = None
+    after_fit = restore
+
 # %% ../nbs/06a_checkpoint.ipynb #2ae6ff1f
 def resume_callbacks(learn:Learner, ckpt:CheckpointCallback, epochs:int) -> list:
     "Make `ckpt` restore the newest loadable checkpoint of its folder; return the callbacks skipping the epochs it did ([] if none)."
@@ -265,10 +285,10 @@ def resume_callbacks(learn:Learner, ckpt:CheckpointCallback, epochs:int) -> list
     return [SkipDoneEpochs(min(int(sd['epoch']), epochs), sd.get('history'))]
 
 def fit_resumable(learn:Learner, epochs:int, folder, stage:str='training', keep:int|None=2, cbs=None, **kwargs) -> Learner:
-    "`learn.fit(epochs)` checkpointed each epoch in `folder`; run again, it resumes from the newest loadable checkpoint there."
+    "`learn.fit(epochs)` checkpointed each epoch in `folder`, stopping between steps on Ctrl-C; run again, it resumes from the newest loadable checkpoint there."
     ckpt = CheckpointCallback(folder, keep=keep)
     try:
         skip = resume_callbacks(learn, ckpt, epochs)
-        learn.fit(epochs, cbs=[ckpt, StopOnNonFinite(stage), *skip, *L(cbs)], **kwargs)
+        learn.fit(epochs, cbs=[ckpt, StopOnNonFinite(stage), StopBetweenSteps(), *skip, *L(cbs)], **kwargs)
     finally: restore_callbacks(learn)   # also for a plain fastai Learner
     return learn

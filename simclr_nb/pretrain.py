@@ -23,7 +23,7 @@ from .losses import nt_xent
 from .optim import LARS, warmup_cosine, scale_lr
 from .evaluate import extract_features, knn_accuracy
 from .precision import precision_callbacks
-from .checkpoint import (CheckpointCallback, SkipDoneEpochs, RestoringLearner, StopOnNonFinite,
+from .checkpoint import (CheckpointCallback, SkipDoneEpochs, RestoringLearner, StopOnNonFinite, StopBetweenSteps,
                                   resume_callbacks, last_checkpoint, load_training_checkpoint)
 
 # %% auto #0
@@ -312,7 +312,7 @@ def fit_pretrain(learn:Learner, epochs:int, resume:bool=False, lr:float|None=Non
     """Fit `epochs` with the warm-up + cosine schedule, stopping on a non-finite loss (`StopOnNonFinite`); `resume=True`
     continues from the newest loadable checkpoint of the run folder (replaying the table when every epoch is done)."""
     ckpt_cb = next((cb for cb in learn.cbs if isinstance(cb, CheckpointCallback)), None)
-    extra = [StopOnNonFinite('pretrain')]
+    extra = [StopOnNonFinite('pretrain'), StopBetweenSteps()]
     if resume:
         if ckpt_cb is None: raise ValueError("resume=True needs a learner with checkpoints: pretrain_learner(..., path=run_dir)")
         extra += resume_callbacks(learn, ckpt_cb, epochs)
