@@ -10,3 +10,8 @@ Modules:
 - `simclr_nb.pretrain`: Stage 1 of SimCLRv2, task-agnostic: contrastive learning on all images. A callback turns each uint8 batch into two augmented views, the network embeds both in one forward pass, and NT-Xent pulls the two views of an image together. Optional: the paper's MoCo-style memory, a kNN monitor, and checkpoints you can resume from."""
 
 __version__ = "0.1.0"
+
+import warnings as _warnings
+# fastai scripts a few functions with torch.jit.script when it is imported, which torch 2.14 deprecates: a FutureWarning
+# naming the virtualenv's path at the top of every notebook. Nothing a user of this kit can act on, so it is hidden.
+_warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)

@@ -59,7 +59,7 @@ class ImageData:
 # %% ../nbs/00_data.ipynb #c3c51e0b
 def _to_uint8_images(a):
     "numpy (N, H, W) or (N, H, W, C) -> uint8 tensor (N, C, H, W)"
-    t = torch.from_numpy(np.ascontiguousarray(a))
+    t = torch.from_numpy(np.array(a, copy=True, order="C"))   # a copy: readers may hand out read-only buffers
     if t.ndim == 3: t = t[:, None]
     else: t = t.permute(0, 3, 1, 2)
     return t.contiguous().to(torch.uint8)

@@ -1,6 +1,8 @@
 #!/usr/bin/env python
 """Shrink the saved outputs of executed notebooks: console progress bars (fastprogress redraws them with carriage
-returns, thousands of times per training) are removed from stream outputs; every other line is kept as printed.
+returns, thousands of times per training) are removed from stream outputs, and so are Python warnings printed by
+libraries (`/path/to/file.py:N: SomeWarning: ...` and the indented source line after it: they name the machine's
+paths and teach nothing); every other line is kept as printed.
 
     python tools/trim_outputs.py nbs/12_tutorial_fashion_mnist.ipynb [...]
 """
@@ -9,10 +11,16 @@ import json, re, sys
 BAR = re.compile(r"\|[█\-]*\|\s*\d+(\.\d+)?%|^\s*(Epoch \d+/\d+\s*:)?\s*$|^█+$|^\s*epoch\s+train_loss")
 
 
+WARNING = re.compile(r"^(\S*\.py|<ipython-input-[^>]+>):\d+: \w*Warning: ")
+
+
 def clean_stream(text):
-    "The lines a terminal would show at the end, minus progress bars and their blank redraws."
-    out = []
+    "The lines a terminal would show at the end, minus progress bars, their blank redraws and library warnings."
+    out, in_warning = [], False
     for line in text.split("\n"):
+        if WARNING.match(line): in_warning = True; continue
+        if in_warning and line.startswith((" ", "\t")): continue
+        in_warning = False
         for seg in line.split("\r"):
             if seg.strip() and not BAR.search(seg): out.append(seg.rstrip())
     return "\n".join(out) + ("\n" if out else "")
