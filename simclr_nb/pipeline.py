@@ -28,8 +28,8 @@ __all__ = ['STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECT
            'share_stages', 'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits', 'ValidateLast',
            'finetune_step_count', 'finetune_stage', 'supervised_stage', 'linear_stage', 'load_classifier',
            'distill_stage', 'fraction_tag', 'stage_key', 'markdown_table', 'PipelineResult', 'seed_values', 'summarize',
-           'results_table', 'common_seed_verdict', 'claims', 'write_report', 'check_device', 'check_memory',
-           'check_data', 'run_pipeline']
+           'results_table', 'common_seed_verdict', 'claims', 'write_report', 'representation_lines', 'check_device',
+           'check_memory', 'check_data', 'run_pipeline']
 
 # %% ../nbs/09_pipeline.ipynb #8d7a37ff
 def _check_type(name, value, default):
@@ -609,8 +609,9 @@ def claims(cfg:PipelineConfig, metrics:dict) -> list:
         add('(d) the smaller student comes within 2 points of its teacher', f, vals('distill_small', f), vals('finetune', f), margin=-0.02)
     return out
 
-def write_report(cfg:PipelineConfig, rf:RunFolder):
-    "Write report.md and accuracy.png from metrics.json, and the summary and claims into metrics.json; returns (table, claims)."
+def write_report(cfg:PipelineConfig, rf:RunFolder, data=None):
+    """Write report.md and accuracy.png from metrics.json, and the summary and claims into metrics.json; returns (table, claims).
+    With `data`, the report also shows the teacher's and the small student's embedding map and confusion matrix."""
     import matplotlib.pyplot as plt
     m = rf.metrics
     table = results_table(cfg, m)
@@ -633,6 +634,7 @@ def write_report(cfg:PipelineConfig, rf:RunFolder):
               "(paired over seeds); otherwise it is not resolved at this size:"]
     lines += [f"- {c['claim']}, {c['fraction']:.1%} labels: {c['text']}" for c in found] or ["- (not enough stages run to check)"]
     lines += ["", "Wall time per stage (s): " + ', '.join(f"{k} {v.get('wall_s', 0):.0f}" for k, v in m.items() if k not in REPORT_KEYS), ""]
+    if data is not None: lines += representation_lines(cfg, rf, data)
     atomic_write(rf.path/'report.md', '\n'.join(lines))
     summ = m['summary']
     if summ:
@@ -649,6 +651,23 @@ def write_report(cfg:PipelineConfig, rf:RunFolder):
         ax.legend(fontsize=7, loc='lower right'); fig.tight_layout()
         atomic_write(rf.path/'accuracy.png', lambda f: fig.savefig(f, format='png', dpi=100)); plt.close(fig)
     return table, found
+
+# %% ../nbs/09_pipeline.ipynb #fff3212a
+def representation_lines(cfg:PipelineConfig, rf:RunFolder, data) -> list:
+    """Report lines showing what the teacher (fine-tuned, the most labels, first seed) and the small student learned:
+    `evaluate.representation_figures`' PCA map of test embeddings and confusion matrix, saved beside the report."""
+    import matplotlib.pyplot as plt
+    from simclr_nb.evaluate import representation_figures
+    f, s = cfg.label_fractions[-1], cfg.seeds[0]
+    lines = []
+    for key in (stage_key('finetune', f, s), stage_key('distill_small', f, s)):
+        if not rf.done(key): continue
+        figs = representation_figures(load_classifier(rf.ckpt(key))[0], data, name=key, size=cfg.image_size)['figures']
+        for kind, fig in figs.items():
+            atomic_write(rf.path/f'{key}_{kind}.png', lambda fh, fig=fig: fig.savefig(fh, format='png', dpi=100, bbox_inches='tight'))
+            plt.close(fig)
+        lines += [f"![{key}: test embeddings]({key}_map.png) ![{key}: confusion matrix]({key}_confusion.png)", ""]
+    return lines
 
 # %% ../nbs/09_pipeline.ipynb #01d57390
 from .distributed import distributed_run, distributed_info, get_world_size
@@ -742,5 +761,5 @@ def _run_pipeline(cfg, out, force, device, stages, log, data, on_event) -> Pipel
                     rf.run_stage(key('distill_small'), lambda: distill_stage(cfg, data, rf, key('finetune'), key('distill_small'),
                                  cfg.student_spec(data.n_channels), cfg.tau_small, device, seed, v, split, 'random'))
     rf.metrics['processes'] = distributed_info(pretrain=cfg.pretrain_bs, finetune=cfg.finetune_bs, distill=cfg.distill_bs)
-    table, found = write_report(cfg, rf)
+    table, found = write_report(cfg, rf, data)
     return PipelineResult(rf.path, rf.metrics, rf.status, table, found)

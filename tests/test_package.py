@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest, torch
 
 BIN = Path(sys.executable).parent
-MODULES = ['data', 'models', 'augment', 'losses', 'optim', 'precision', 'evaluate', 'pretrain', 'finetune', 'distill', 'pipeline', 'cli',
-           'experiments']
+MODULES = ['data', 'models', 'augment', 'losses', 'optim', 'precision', 'evaluate', 'pretrain', 'checkpoint', 'distributed',
+           'finetune', 'distill', 'pipeline', 'cli', 'experiments', 'panels', 'official', 'predict']
 
 @pytest.mark.parametrize('mod', MODULES)
 def test_module_imports(mod):
