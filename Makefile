@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # notebooks are tested two at a time on a 2-core machine: one BLAS thread each avoids oversubscription
 NBTEST_WORKERS ?= 2
 
-.PHONY: install demo demo-record test test-slow test-gpu tutorial lab docs bench check-sync data-fashion-mnist clean-nbs export browser-test
+.PHONY: install demo demo-record test test-slow test-gpu tutorial lab docs bench check-sync data-fashion-mnist clean-nbs export browser-test chromium
 
 $(VENV)/.installed: pyproject.toml setup.py
 	@test -x $(PY) || python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
@@ -46,6 +46,9 @@ check-sync: install
 test: install data-fashion-mnist check-sync
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers $(NBTEST_WORKERS) --timing
 	@if ls tests/test_*.py >/dev/null 2>&1; then $(BIN)/pytest -q tests; else echo "no pytest tests"; fi
+	$(MAKE) --no-print-directory docs
+	@if $(MAKE) -s --no-print-directory chromium; then $(PY) tests/browser/panel_in_lab.py --screenshot "$$(mktemp -d)/panel.png"; \
+	else echo "browser test skipped: no chromium here, and it cannot be installed (needs root and apt-get)"; fi
 
 ## Cells flagged `slow` (long CPU runs) and `gpu` (need CUDA), with their own commands; a study cell may run longer than
 ## the default 15-minute cell limit of `make test`, so these have none.
@@ -64,10 +67,14 @@ tutorial: install data-fashion-mnist
 
 ## The label-fraction panel in a live JupyterLab, driven by a headless Chromium (Debian's `chromium`, via playwright; no
 ## browser is downloaded): Run, progress, table, figure, a refused input, Stop. Saves nbs/images/panel_after_run.png.
-browser-test: install
+## Debian's chromium for the browser test (installed when we are root and apt-get exists).
+chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)); } \
-	  || { echo "browser-test: needs Debian's chromium (apt-get install -y chromium)"; exit 1; }
+	  || { echo "browser test: needs Debian's chromium (apt-get install -y chromium)"; exit 1; }
+
+## The panels in a live JupyterLab driven by headless Chromium; rewrites nbs/images/panel_after_run.png.
+browser-test: install chromium
 	$(PY) tests/browser/panel_in_lab.py
 
 export: install
