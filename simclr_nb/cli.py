@@ -48,7 +48,8 @@ RUN_OPTIONS = (('--out', dict(type=str, default='runs/demo', help='output folder
                ('--force', dict(action='store_true', help='retrain finished stages; earlier results are moved to out/previous-*, never deleted')),
                ('--device', dict(type=str, default=None, help='cpu, cuda, cuda:1, ... (default: a GPU when present)')),
                ('--stages', dict(type=str, default=','.join(['pretrain', 'supervised', 'linear', 'finetune', 'distill']),
-                                 help='comma-separated stages to run (default: all)')))
+                                 help='comma-separated stages to run (default: all)')),
+               ('--verbose', dict(action='store_true', help="fastai's progress bars and epoch tables for every fit (default: one line per stage; every epoch is in metrics.json)")))
 
 def _fractions(s):
     try: return tuple(float(f) for f in str(s).strip('()[] ').split(',') if f.strip())
@@ -114,7 +115,7 @@ def run_cmd(args=None, prog='simclr-nb run', stages=None, description=None):
     p = run_parser(prog, description)
     ns = vars(p.parse_args(args))
     ns.pop('pdb', None); ns.pop('xtra', None)
-    run = {k: ns.pop(k) for k in ('out', 'config', 'force', 'device', 'stages')}
+    run = {k: ns.pop(k) for k in ('out', 'config', 'force', 'device', 'stages', 'verbose')}
     fields = {f.name for f in dataclasses.fields(PipelineConfig)}
     base = PipelineConfig().to_dict()
     if run['config']:
@@ -132,7 +133,7 @@ def run_cmd(args=None, prog='simclr-nb run', stages=None, description=None):
     if not stage_list: raise CliError(f"--stages is empty: give one or more of pretrain, supervised, linear, finetune, distill (default: all)")
     try:
         cfg = PipelineConfig.from_dict(d).validate()
-        res = run_pipeline(cfg, run['out'], force=run['force'], device=run['device'], stages=stage_list)
+        res = run_pipeline(cfg, run['out'], force=run['force'], device=run['device'], stages=stage_list, progress=run['verbose'])
     except (ValueError, FileNotFoundError) as e: raise CliError(str(e)) from e
     print(); print(run_summary(res, cfg))
     return res

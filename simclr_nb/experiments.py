@@ -23,11 +23,10 @@ from .evaluate import spread
 
 # %% auto #0
 __all__ = ['TABLE_COLUMNS', 'METHOD_STYLE', 'subset_data', 'data_fingerprint', 'run_key', 'model_name', 'parse_model_sizes',
-           'encoder_parameters', 'check_configs', 'StudyStopped', 'StopCheck', 'BatchProgress', 'QuietEpochs',
-           'study_callbacks', 'StudyProgress', 'run_rows', 'tidy_table', 'seed_means', 'seed_summary',
-           'seed_accuracies', 'figure_png', 'plot_label_fractions', 'plot_model_sizes', 'plot_temperatures', 'StudyRun',
-           'StudyResult', 'StudyTracker', 'run_study', 'label_fraction_study', 'model_size_study', 'temperature_study',
-           'best_temperature']
+           'encoder_parameters', 'check_configs', 'StudyStopped', 'StopCheck', 'BatchProgress', 'study_callbacks',
+           'StudyProgress', 'run_rows', 'tidy_table', 'seed_means', 'seed_summary', 'seed_accuracies', 'figure_png',
+           'plot_label_fractions', 'plot_model_sizes', 'plot_temperatures', 'StudyRun', 'StudyResult', 'StudyTracker',
+           'run_study', 'label_fraction_study', 'model_size_study', 'temperature_study', 'best_temperature']
 
 # %% ../nbs/11_experiments.ipynb #7117eb7c
 def subset_data(data:ImageData, n_train:int|None=None, n_test:int|None=None, seed:int=0) -> ImageData:
@@ -121,20 +120,13 @@ class BatchProgress(Callback):
         if self.training: self.on_batch(self.epoch, self.n_epoch, self.iter + 1, self.n_iter)
 
 # %% ../nbs/11_experiments.ipynb #f1552d58
-class QuietEpochs(Callback):
-    "No per-epoch `print` of the metrics during `fit` (what a Learner without progress bars writes); the `Recorder` keeps them."
-    def before_fit(self): self.old, self.learn.logger = self.learn.logger, noop
-    def after_fit(self): self.learn.logger = self.old
+from .pipeline import QuietEpochs, console_progress   # one place swaps fastai's default callbacks
 
 @contextmanager
 def study_callbacks(should_stop, progress:bool=True, on_batch=None):
     "While a study runs: every new fastai `Learner` gets a `StopCheck` (and a `BatchProgress` when `on_batch` is given); no progress bars or epoch lines when `progress=False`."
-    from fastai.callback.progress import ProgressCallback
-    saved = list(defaults.callbacks)
-    extra = [StopCheck(should_stop)] + ([BatchProgress(on_batch)] if on_batch is not None else []) + ([] if progress else [QuietEpochs()])
-    defaults.callbacks = [c for c in saved if progress or c is not ProgressCallback] + extra
-    try: yield
-    finally: defaults.callbacks = saved
+    extra = [StopCheck(should_stop)] + ([BatchProgress(on_batch)] if on_batch is not None else [])
+    with console_progress(progress, extra): yield
 
 # %% ../nbs/11_experiments.ipynb #b56d84f5
 @dataclass

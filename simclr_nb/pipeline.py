@@ -28,8 +28,8 @@ __all__ = ['STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECT
            'share_stages', 'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits', 'ValidateLast',
            'finetune_step_count', 'finetune_stage', 'supervised_stage', 'linear_stage', 'load_classifier',
            'distill_stage', 'fraction_tag', 'stage_key', 'markdown_table', 'PipelineResult', 'seed_values', 'summarize',
-           'results_table', 'common_seed_verdict', 'claims', 'write_report', 'representation_lines', 'check_device',
-           'check_memory', 'check_data', 'run_pipeline']
+           'results_table', 'common_seed_verdict', 'claims', 'write_report', 'representation_lines', 'QuietEpochs',
+           'console_progress', 'check_device', 'check_memory', 'check_data', 'run_pipeline']
 
 # %% ../nbs/09_pipeline.ipynb #8d7a37ff
 def _check_type(name, value, default):
@@ -669,6 +669,25 @@ def representation_lines(cfg:PipelineConfig, rf:RunFolder, data) -> list:
         lines += [f"![{key}: test embeddings]({key}_map.png) ![{key}: confusion matrix]({key}_confusion.png)", ""]
     return lines
 
+# %% ../nbs/09_pipeline.ipynb #26852f7b
+from contextlib import contextmanager
+from fastai.learner import defaults
+from fastcore.basics import noop
+
+class QuietEpochs(Callback):
+    "No per-epoch `print` of the metrics during `fit` (what a Learner without progress bars writes); the `Recorder` keeps them."
+    def before_fit(self): self.old, self.learn.logger = self.learn.logger, noop
+    def after_fit(self): self.learn.logger = self.old
+
+@contextmanager
+def console_progress(show:bool=True, extra=()):
+    "Every fastai `Learner` made in the block gets `extra` callbacks and, unless `show`, no progress bars or epoch lines."
+    from fastai.callback.progress import ProgressCallback
+    saved = list(defaults.callbacks)
+    defaults.callbacks = [c for c in saved if show or c is not ProgressCallback] + list(extra) + ([] if show else [QuietEpochs()])
+    try: yield
+    finally: defaults.callbacks = saved
+
 # %% ../nbs/09_pipeline.ipynb #01d57390
 from .distributed import distributed_run, distributed_info, get_world_size
 def check_device(device):
@@ -708,12 +727,13 @@ def check_data(cfg:PipelineConfig, data):
         if n < 2: raise ValueError(f"label fraction {f} gives {n} labeled image of {data.name}: fine-tuning needs at least 2; use a larger fraction")
 
 def run_pipeline(cfg:PipelineConfig|None=None, out='runs/demo', force:bool=False, device=None, stages=STAGES, log=print, data=None,
-                 on_event=None) -> PipelineResult:
+                 on_event=None, progress:bool=True) -> PipelineResult:
     """Run the SimCLRv2 stages of `cfg` in `out` (reusing finished stages unless `force`), then write the report.
     One pretraining serves every seed; the cheap stages run once per seed of `cfg.seeds` with its own label split.
     `on_event(StageEvent)` hears of every stage as it starts, finishes or is reused. Under torchrun or `accelerate launch`
-    every process calls it: the stages train on all of them, the config's batches are global, rank 0 alone writes `out`."""
-    with distributed_run(out, device, log, on_event) as r:   # one process: out, device, log, on_event unchanged
+    every process calls it: the stages train on all of them, the config's batches are global, rank 0 alone writes `out`.
+    `progress=False`: no fastai progress bars or epoch tables (the `log` line per stage stays; histories are in metrics.json)."""
+    with console_progress(progress), distributed_run(out, device, log, on_event) as r:   # one process: out, device, log, on_event unchanged
         return _run_pipeline(cfg, r['out'], force, r['device'], stages, r['log'], data, r['on_event'])
 
 def _run_pipeline(cfg, out, force, device, stages, log, data, on_event) -> PipelineResult:
