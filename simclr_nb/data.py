@@ -331,7 +331,8 @@ class LabelSplit:
         "Write the labeled indices, one per line, after a '#' header, like the official 1%/10% ImageNet lists."
         path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
         hdr = f"# simclr_nb label split: fraction={self.fraction} n_per_class={self.n_per_class} seed={self.seed} n_total={len(self.labeled) + len(self.unlabeled)}\n"
-        path.write_text(hdr + ''.join(f'{i}\n' for i in self.labeled.tolist()))
+        from simclr_nb.checkpoint import atomic_write   # the package's one atomic writer
+        atomic_write(path, hdr + ''.join(f'{i}\n' for i in self.labeled.tolist()))
         return path
 
     @classmethod

@@ -17,6 +17,7 @@ from torch import nn
 from .data import _read_images, _image_files, FASHION_MNIST_CLASSES
 from .evaluate import extract_features
 from .models import load_checkpoint
+from .checkpoint import atomic_write, atomic_write_json
 from .pipeline import load_classifier as load_checkpoint_classifier
 
 # %% auto #0
@@ -132,14 +133,15 @@ def export_classifier(model:nn.Module, path, example:torch.Tensor|None=None) -> 
     model = model.eval().cpu(); path.parent.mkdir(parents=True, exist_ok=True)
     batch = {0: torch.export.Dim('batch', min=1)}
     if path.suffix == '.pt2':
-        torch.export.save(torch.export.export(model, (example,), dynamic_shapes=(batch,)), path)
+        program = torch.export.export(model, (example,), dynamic_shapes=(batch,))
+        atomic_write(path, lambda f: torch.export.save(program, f))
     else:
         try: import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
         except ImportError: raise ImportError("ONNX export needs `pip install onnx onnxscript` (and onnxruntime to run it); or export to .pt2") from None
         torch.onnx.export(model, (example,), path, dynamo=True, input_names=['images'], output_names=['logits'],
                           dynamic_shapes={'x': batch}, verbose=False, optimize=True)
     info = {k: meta.get(k) for k in ('classes', 'image_size', 'in_channels', 'key')}
-    Path(str(path) + '.json').write_text(json.dumps(dict(info, input='float32 (N, C, H, W) in [0, 1], no mean/std normalisation'), indent=1))
+    atomic_write_json(Path(str(path) + '.json'), dict(info, input='float32 (N, C, H, W) in [0, 1], no mean/std normalisation'))
     return path
 
 def load_exported(path):
