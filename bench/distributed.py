@@ -5,10 +5,12 @@
 
 Writes bench/results/distributed_cpu.json. Medians over the steps after the first 5; the ratios are of the same run.
 On a CPU this measures gloo's all-reduces over loopback, not NCCL between GPUs."""
-import argparse, json, os, platform, statistics, sys, tempfile, time
+import argparse, json, os, statistics, sys, tempfile, time
 from pathlib import Path
 import torch
 from fastai.callback.core import Callback
+
+from machine import machine_info  # bench/machine.py
 
 class StepTimer(Callback):
     order = 100
@@ -46,7 +48,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         launch(_worker, args=(args, f'{d}/two.json'), nprocs=2, device='cpu')
         two = json.loads(Path(f'{d}/two.json').read_text())
-    res = dict(machine=platform.processor() or platform.machine(), cpus=os.cpu_count(), torch=torch.__version__, load_avg=os.getloadavg(),
+    res = dict(machine=machine_info('cpu'), load_avg=os.getloadavg(),
                config=vars(args), s_per_step={'1 process': one, '2 processes, global BN': two['global_bn'],
                                              '2 processes, per-process BN': two['per_process_bn']},
                global_bn_over_per_process_bn=two['global_bn'] / two['per_process_bn'], two_over_one=two['global_bn'] / one)

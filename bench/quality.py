@@ -37,6 +37,7 @@ from simclr_nb.finetune import linear_eval
 from simclr_nb.pipeline import (PipelineConfig, run_pipeline, share_stages, stage_key, fraction_tag, load_pretrained,
                                 RunFolder, make_splits, seed_values, common_seed_verdict)
 from simclr_nb.precision import resolve_precision
+from simclr_nb.checkpoint import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -114,7 +115,7 @@ class Bench:
     def save(self):
         self.res["wall_s"] = round(time.time() - self.t0, 1)
         RESULTS.mkdir(parents=True, exist_ok=True)
-        tmp = self.jf.with_suffix(".json.tmp"); tmp.write_text(json.dumps(self.res, indent=2) + "\n"); tmp.replace(self.jf)
+        atomic_write(self.jf, json.dumps(self.res, indent=2) + "\n")   # the package's one atomic writer: a resumable run never reads half a file
 
     def phase_done(self, name):
         self.res["phases_done"].append(name); self.save(); self.log(f"phase done: {name}")

@@ -168,6 +168,7 @@ class SimclrNbRunner:
     "simclr_nb's fastai loop: pretrain_learner(**learner_kw) + fit_pretrain on a TensorImageDL of exactly `n_batches` batches."
     def __init__(self, x3, width, bs, device, **learner_kw):
         self.x3, self.bs, self.device, self.learner_kw = x3, bs, device, learner_kw
+        self.precision = resolve_precision(learner_kw.get("precision", "fp32"), device)   # what the learner trains in
         self.model = make_model(width, device)
         self.aug = SimCLRAugment(SIZE, strength=STRENGTH)
         self.clock = _fastai_clock(device)
@@ -207,6 +208,7 @@ class LightlyRunner:
     def __init__(self, x1, width, bs, device, workers=2, keep_freed_memory=False, bf16=False):
         from lightly.loss import NTXentLoss
         self.x1, self.bs, self.device, self.workers, self.bf16 = x1, bs, device, workers, bf16
+        self.precision = "bf16" if bf16 else "fp32"
         self.keep = keep_freed_memory and device.type == "cpu"
         self.model = make_model(width, device)
         self.opt = make_lars(self.model, bs)
@@ -285,7 +287,6 @@ def bench_compile(x3, width, bs, device, precision, steps=5):
     aug = SimCLRAugment(SIZE, strength=STRENGTH)
     views = [v.contiguous() for v in aug.two_views(x3[:bs].to(device))]
     cl, bf16 = device.type == "cpu", precision == "bf16"
-    out = {}
     eager = make_model(width, device, channels_last=cl); opt_e = make_lars(eager, bs)
     comp_src = make_model(width, device, channels_last=cl); opt_c = make_lars(comp_src, bs)
     torch._dynamo.reset()
@@ -328,10 +329,9 @@ def build_variants(x1, x3, width, bs, device, have_lightly, bf16):
     steppers = {}
     for k, r in runners.items():   # model-only: the runners' models (values do not matter for speed)
         if isinstance(r, SimclrNbRunner):
-            prec = r.learner_kw.get("precision")
             cl = cpu and r.learner_kw.get("channels_last", True) is not False
-            steppers[k] = (partial(simclr_step, r.model, make_lars(r.model, bs), views, cl,
-                                   resolve_precision(prec, device) == "bf16"), cpu and r.learner_kw.get("keep_freed_memory", True))
+            steppers[k] = (partial(simclr_step, r.model, make_lars(r.model, bs), views, cl, r.precision == "bf16"),
+                           cpu and r.learner_kw.get("keep_freed_memory", True))
         else: steppers[k] = (partial(lightly_step, r.model, r.opt, views, r.crit, r.bf16), r.keep)
     return runners, steppers, views
 
@@ -360,7 +360,7 @@ def measure_width(res, args, width, x1, x3, device, have_lightly, bf16):
     key = f"{ch}ch"
     flops = step_flops(width, views, device)
     peak = res["roofline"]["matmul_gflops"]
-    def prec_of(k): return "bf16" if k.endswith("bf16") or (k == "simclr_nb" and bf16) else "fp32"
+    def prec_of(k): return runners[k].precision
     res["end_to_end"][key] = dict(width=width, base_channels=ch, parameters=count_parameters(runners["simclr_nb"].model),
         warm_in_steps=warm, timed_steps=steps,
         results={k: dict(step_s=t, median_step_s=med(t), images_per_s=args.bs / med(t), precision=prec_of(k)) for k, t in e2e.items()})
