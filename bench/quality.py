@@ -48,7 +48,7 @@ _spec = importlib.util.spec_from_file_location("reference_supervised", Path(__fi
 reference = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(reference)
 
 BASE = dict(dataset="fashion_mnist", image_size=28, depth=18, width=0.25, head_layers=3, temperature=0.5, color_strength=0.5,
-            pretrain_bs=256, pretrain_lr=0.075, ft_layer=1, finetune_bs=64, valid_fraction=0.1, precision="auto",
+            pretrain_bs=256, pretrain_base_lr=0.075, ft_layer=1, finetune_bs=64, valid_fraction=0.1, precision="auto",
             student_depth=18, student_width=0.125, tau_self=1.0, tau_small=1.0, distill_bs=256)
 PRESETS = {
     "cpu": dict(n_train=None, fractions=(0.002, 0.01, 0.1, 1.0), seeds=(0, 1, 2), select_at=(0.01, 0.1), distill_at=(0.1,),
@@ -56,7 +56,7 @@ PRESETS = {
                 # optimizer steps (at least) and passes over the labeled images (at least), per fraction
                 steps={0.002: (500, 0), 0.01: (500, 0), 0.1: (600, 8), 1.0: (0, 2)},
                 light_at=(1.0,),   # fractions with only supervised, linear eval and layer-0 fine-tuning (v2's choice at 100%)
-                ft_grid=dict(ft_augment=("flip", "translate"), finetune_lr=(0.02, 0.1)),
+                ft_grid=dict(ft_augment=("flip", "translate"), finetune_base_lr=(0.02, 0.1)),
                 sup_grid=dict(supervised_lr=(1e-3, 3e-3, 1e-2)),
                 distill_grid=dict(distill_init=("random", "pretrained"))),
     "smoke": dict(n_train=1000, fractions=(0.01, 0.1, 1.0), seeds=(0, 1), select_at=(0.1,), distill_at=(0.1,),
@@ -69,7 +69,7 @@ PRESETS = {
                 cfg=dict(BASE, depth=50, width=1.0, pretrain_epochs=100, pretrain_bs=512, finetune_bs=128, distill_epochs=20,
                          distill_bs=512, student_width=0.5),
                 steps={0.002: (1000, 0), 0.01: (1000, 0), 0.1: (600, 30), 1.0: (0, 15)},
-                ft_grid=dict(ft_augment=("flip", "translate"), finetune_lr=(0.02, 0.05, 0.2)),
+                ft_grid=dict(ft_augment=("flip", "translate"), finetune_base_lr=(0.02, 0.05, 0.2)),
                 sup_grid=dict(supervised_lr=(1e-3, 3e-3, 1e-2)),
                 distill_grid=dict(distill_init=("random", "pretrained"))),
 }

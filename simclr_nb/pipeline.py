@@ -23,9 +23,9 @@ from .evaluate import spread, verdict
 from .checkpoint import atomic_write, atomic_write_json, fit_resumable, load_weights, safe_load
 
 # %% auto #0
-__all__ = ['STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECTION_FIELDS', 'RATE_FIELDS', 'PREPROCESSING',
-           'METHODS', 'PipelineConfig', 'read_json', 'stage_method', 'fields_affecting', 'StageEvent', 'RunFolder',
-           'share_stages', 'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits', 'ValidateLast',
+__all__ = ['RENAMED_KEYS', 'STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECTION_FIELDS', 'RATE_FIELDS',
+           'PREPROCESSING', 'METHODS', 'PipelineConfig', 'read_json', 'stage_method', 'fields_affecting', 'StageEvent',
+           'RunFolder', 'share_stages', 'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits', 'ValidateLast',
            'finetune_step_count', 'finetune_stage', 'supervised_stage', 'linear_stage', 'load_classifier',
            'distill_stage', 'fraction_tag', 'stage_key', 'markdown_table', 'PipelineResult', 'seed_values', 'summarize',
            'results_table', 'common_seed_verdict', 'claims', 'write_report', 'representation_lines', 'QuietEpochs',
@@ -40,6 +40,8 @@ def _check_type(name, value, default):
           tuple: lambda v: isinstance(v, (list, tuple))}.get(type(default), lambda v: True)
     if not ok(value): raise ValueError(f"config value {name}={value!r} is a {type(value).__name__}; it must be a {type(default).__name__} "
                                        f"like the default {default!r}")
+
+RENAMED_KEYS = {'pretrain_lr': 'pretrain_base_lr', 'finetune_lr': 'finetune_base_lr', 'distill_lr': 'distill_base_lr'}  # before stop 20
 
 @dataclass
 class PipelineConfig:
@@ -62,7 +64,7 @@ class PipelineConfig:
     # stage 1: contrastive pretraining
     pretrain_epochs: int = 100
     pretrain_bs: int = 256
-    pretrain_lr: float = 0.075          # base lr, scaled by sqrt(batch size) (the paper's v2 rule: 0.075*sqrt(B) for small batches)
+    pretrain_base_lr: float = 0.075          # base lr, scaled by sqrt(batch size) (the paper's v2 rule: 0.075*sqrt(B) for small batches)
     temperature: float = 0.2            # NT-Xent tau (paper: 0.1 ImageNet, 0.5 CIFAR-10)
     color_strength: float = 0.5         # colour distortion strength s (1.0 ImageNet, 0.5 CIFAR-10)
     blur: bool = False                  # Gaussian blur (ImageNet only in the official code)
@@ -73,7 +75,7 @@ class PipelineConfig:
     finetune_steps: int = 300           # optimizer steps per fine-tuning run (at least; see finetune_epochs)
     finetune_epochs: float = 0.0        # at least this many passes over the labeled subset (0: finetune_steps alone; paper: 60 at 1%, 30 at 10%)
     finetune_bs: int = 64
-    finetune_lr: float = 0.1            # base lr, scaled by sqrt(batch size); chosen on validation (Fashion-MNIST, 1% and 10%, against 0.02); the paper's 0.005 is for B=1024 and 60 epochs, too slow for a few hundred small steps
+    finetune_base_lr: float = 0.1            # base lr, scaled by sqrt(batch size); chosen on validation (Fashion-MNIST, 1% and 10%, against 0.02); the paper's 0.005 is for B=1024 and 60 epochs, too slow for a few hundred small steps
     ft_augment: str = 'flip'            # 'none', 'flip', 'translate' or 'crop'; flip chosen on validation (Fashion-MNIST, against translate; digits: 13_recipe) where the paper's crop+flip is made for 224 px
     crop_min_area: float = 0.5          # smallest crop area when an augmentation is 'crop' (paper: 0.08 at 224 px)
     baselines: bool = True              # also train supervised-from-scratch and linear evaluation
@@ -86,7 +88,7 @@ class PipelineConfig:
     # stage 3: distillation
     distill_epochs: int = 30
     distill_bs: int = 128
-    distill_lr: float = 0.075
+    distill_base_lr: float = 0.075      # base lr, scaled by sqrt(batch size), as pretraining
     tau_self: float = 1.0               # temperature of self-distillation (paper: 0.1 on ImageNet)
     tau_small: float = 1.0              # temperature of big-to-small distillation (paper: 1.0)
     self_distill: bool = True
@@ -141,6 +143,9 @@ class PipelineConfig:
     def from_dict(cls, d):
         if not isinstance(d, dict): raise ValueError(f"a configuration must be a JSON object of settings; got a {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
+        renamed = {k: RENAMED_KEYS[k] for k in d if k in RENAMED_KEYS}
+        if renamed: raise ValueError("renamed config key(s): " + ', '.join(f"{o!r} is now {n!r}" for o, n in renamed.items())
+                                     + " (a base rate, multiplied by sqrt(batch size)); rename them in the configuration")
         unknown = sorted(set(d) - names)
         if unknown: raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(names)}")
         d = dict(d)
@@ -187,11 +192,11 @@ REPORT_KEYS = ('summary', 'claims', 'processes')   # keys of metrics.json writte
 # which finished stages a changed setting makes stale: the pretraining's own, the distillation's own, none (choosing
 # which stages run), or else every stage after pretraining
 PRETRAIN_FIELDS = frozenset({'dataset', 'data_root', 'image_size', 'seed', 'precision', 'depth', 'width', 'sk', 'head_layers',
-    'pretrain_epochs', 'pretrain_bs', 'pretrain_lr', 'temperature', 'color_strength', 'blur', 'memory', 'weight_decay'})
-DISTILL_FIELDS = frozenset({'distill_epochs', 'distill_bs', 'distill_lr', 'tau_self', 'tau_small', 'student_width', 'student_depth',
+    'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength', 'blur', 'memory', 'weight_decay'})
+DISTILL_FIELDS = frozenset({'distill_epochs', 'distill_bs', 'distill_base_lr', 'tau_self', 'tau_small', 'student_width', 'student_depth',
     'distill_augment', 'distill_init', 'distill_alpha'})
 SELECTION_FIELDS = frozenset({'seeds', 'label_fractions', 'baselines', 'self_distill', 'distill_seeds'})
-RATE_FIELDS = frozenset({'pretrain_lr', 'finetune_lr', 'supervised_lr', 'distill_lr'})   # a stopped stage may resume with a new rate
+RATE_FIELDS = frozenset({'pretrain_base_lr', 'finetune_base_lr', 'supervised_lr', 'distill_base_lr'})   # a stopped stage may resume with a new rate
 
 def stage_method(key:str) -> str:
     "The stage a metrics key belongs to: 'pretrain', 'supervised', 'linear', 'finetune' or 'distill'."
@@ -381,7 +386,7 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     qx, qy = knn_queries
     knn = KNNMonitor(data.train_x[knn_bank], data.train_y[knn_bank], qx, qy, size=cfg.image_size)
     precision = resolve_precision(cfg.precision, dls.device)
-    learn = pretrain_learner(dls, model, aug, base_lr=cfg.pretrain_lr, wd=cfg.weight_decay, temperature=cfg.temperature,
+    learn = pretrain_learner(dls, model, aug, base_lr=cfg.pretrain_base_lr, wd=cfg.weight_decay, temperature=cfg.temperature,
                              memory=cfg.memory, knn=knn, path=rf.path/'pretrain_state', precision=precision)
     model.to(dls.device)
     knn.learn = learn
@@ -459,7 +464,7 @@ def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key
     model = FineTuneNet(pre.encoder, pre.head, data.n_classes, cfg.ft_layer)
     dls, epochs = _labeled_schedule(data, split, cfg, device)
     precision = resolve_precision(cfg.precision, dls.device)
-    learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_lr, train_tfm=_augment(cfg, 'ft'), precision=precision)
+    learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_base_lr, train_tfm=_augment(cfg, 'ft'), precision=precision)
     with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=ValidateLast())
     save_checkpoint(rf.ckpt(key), model, spec=pre.spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
                     n_classes=data.n_classes, image_size=cfg.image_size, stage='finetune', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
@@ -525,7 +530,7 @@ def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:s
     precision = resolve_precision(cfg.precision, dls.device)
     labeled_dl = labeled_dls(data, split, bs=cfg.finetune_bs, device=device).train if cfg.distill_alpha < 1 else None
     learn = distill_learner(dls, student, teacher, cfg.image_size, tau=tau, alpha=cfg.distill_alpha, labeled_dl=labeled_dl,
-                            base_lr=cfg.distill_lr, train_tfm=_augment(cfg, 'distill'), precision=precision)
+                            base_lr=cfg.distill_base_lr, train_tfm=_augment(cfg, 'distill'), precision=precision)
     with learn.no_logging(): fit_resumable(learn, cfg.distill_epochs, rf.state_dir(key), stage=key, cbs=ValidateLast())
     save_checkpoint(rf.ckpt(key), student, spec=student_spec, n_classes=data.n_classes, tau=tau, image_size=cfg.image_size, stage='distill',
                     dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)

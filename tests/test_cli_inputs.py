@@ -82,6 +82,8 @@ CASES = [
     ('wrong type in --config', lambda run, tmp: ['run', '--config', write(tmp, 'c.json', '{"depth": "big"}'), '--out', str(tmp/'o')], 2,
      ["depth='big' is a str"]),
     ('missing --config', lambda run, tmp: ['run', '--config', str(tmp/'none.json')], 2, ['no such file']),
+    ('config with a renamed key', lambda run, tmp: ['run', '--config', write(tmp, 'c.json', '{"finetune_lr": 0.1}'), '--out', str(tmp/'o')], 2,
+     ["'finetune_lr' is now 'finetune_base_lr'"]),
     ('another config on a finished run', lambda run, tmp: ['run', *TINY, '--seed', '3', '--stages', 'pretrain,finetune', '--out', str(run)], 2,
      ['holds a run with a different config', 'seed: 0 -> 3']),
     ('evaluate garbage', lambda run, tmp: ['evaluate', write(tmp, 'g.pth', b'not a checkpoint' * 10)], 2, ['g.pth', 'not a']),
@@ -152,14 +154,14 @@ def test_finetune_force_keeps_the_pretraining(finished_run, tmp_path, capsys):
     import shutil
     run = tmp_path/'ft'; shutil.copytree(finished_run, run)
     pre = snapshot(run)['pretrain.pth']
-    got, err = run_case(['finetune', *TINY, '--finetune-lr', '0.05', '--out', str(run)], capsys)
+    got, err = run_case(['finetune', *TINY, '--finetune-base-lr', '0.05', '--out', str(run)], capsys)
     assert got == 2 and 'finetune_10pct_seed0 depend on it' in err and '--force' in err, err
-    assert main(['finetune', *TINY, '--finetune-lr', '0.05', '--force', '--out', str(run)]) == 0
+    assert main(['finetune', *TINY, '--finetune-base-lr', '0.05', '--force', '--out', str(run)]) == 0
     assert snapshot(run)['pretrain.pth'] == pre
     prev = next(run.glob('previous-*'))
     assert (prev/'finetune_10pct_seed0.pth').exists() and not (prev/'pretrain.pth').exists()
     m = json.loads((run/'metrics.json').read_text())
-    assert 'finetune_10pct_seed0' in m and json.loads((run/'config.json').read_text())['finetune_lr'] == 0.05
+    assert 'finetune_10pct_seed0' in m and json.loads((run/'config.json').read_text())['finetune_base_lr'] == 0.05
 
 
 def test_console_exit_status_and_no_traceback(tmp_path):

@@ -110,16 +110,16 @@ def test_non_finite_loss_stops_with_a_message_and_a_lower_rate_recovers(straight
     (out/f'{FT}.pth').unlink()
     m = json.loads((out/'metrics.json').read_text()); del m[FT]; (out/'metrics.json').write_text(json.dumps(m))
     pre = (out/'pretrain.pth').read_bytes()
-    p = subprocess.run([sys.executable, '-c', 'import sys; from simclr_nb.cli import main; sys.exit(main())', *ARGS, '--finetune-lr', '1e12',
+    p = subprocess.run([sys.executable, '-c', 'import sys; from simclr_nb.cli import main; sys.exit(main())', *ARGS, '--finetune-base-lr', '1e12',
                         '--out', str(out)], env=ENV, capture_output=True, text=True, timeout=300)
     assert p.returncode == 1, p.stderr
     assert p.stderr.startswith(f'stopped: {FT}: the training loss became nan at epoch 1 of ') and ', step ' in p.stderr, p.stderr
     assert p.stderr.count('\n') == 1 and 'Traceback' not in p.stderr, p.stderr
     assert (out/'pretrain.pth').read_bytes() == pre and FT not in finished(out)
-    p = subprocess.run([sys.executable, '-c', 'import sys; from simclr_nb.cli import main; sys.exit(main())', *ARGS, '--finetune-lr', '0.05',
+    p = subprocess.run([sys.executable, '-c', 'import sys; from simclr_nb.cli import main; sys.exit(main())', *ARGS, '--finetune-base-lr', '0.05',
                         '--out', str(out)], env=ENV, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
-    assert FT in finished(out) and json.loads((out/'config.json').read_text())['finetune_lr'] == 0.05
+    assert FT in finished(out) and json.loads((out/'config.json').read_text())['finetune_base_lr'] == 0.05
 
 
 def test_supervised_and_distill_learners_resume_exactly(tmp_path):
