@@ -7,7 +7,9 @@ two stages on a fixed random subset of Fashion-MNIST (`--train-images` training 
 layer 1 on `--fraction` of the labels (test accuracy, and accuracy on the validation hold-out). The two precisions of a
 seed run back to back, so they see the same load of a shared machine; every number is a mean ± std over the seeds,
 and the bf16 - fp32 difference is paired by seed. A third arm fine-tunes each seed's bf16 pretraining in fp32, so that a
-difference can be traced to the stage it comes from.
+difference can be traced to the stage it comes from. A fourth arm trains in bf16 with the projection head (and the
+fine-tuned head layers) in fp32 (`simclr_nb.precision.FP32_MODULES`): the head's output is what NT-Xent compares, and
+bf16 would round it to an 8-bit mantissa before the loss.
 
 "Inside the seed spread" means |mean paired difference| <= the larger of the two precisions' seed standard deviations
 (the issue's criterion); the paired difference's own standard error is reported beside it.
@@ -15,13 +17,14 @@ Finished runs are cached in `--runs` (the pipeline's run folders): an interrupte
 
     python bench/precision_accuracy.py            # writes bench/results/precision_accuracy_<cpu|cuda>.json and .md
 """
-import argparse, json, math, sys, time
+import argparse, contextlib, json, math, sys, time
 from pathlib import Path
 
 import torch
 
 from machine import machine_info  # bench/machine.py
 
+import simclr_nb.precision as P
 from simclr_nb.data import ImageData, load_dataset
 from simclr_nb.evaluate import spread, verdict
 from simclr_nb.pipeline import PipelineConfig, run_pipeline, share_stages, stage_key
@@ -51,7 +54,16 @@ def paired(a: dict, b: dict) -> dict:
     return dict(values=d, mean=sd.mean, std=sd.std, sem=sd.std / math.sqrt(sd.n) if sd.n > 1 else float("nan"))
 
 
-ARMS = {"fp32": "fp32", "bf16": "bf16", "bf16_pretrain_fp32_finetune": "bf16 pretraining, fp32 fine-tuning"}
+ARMS = {"fp32": "fp32", "bf16": "bf16", "bf16_pretrain_fp32_finetune": "bf16 pretraining, fp32 fine-tuning",
+        "bf16_fp32_head": "bf16, projection head in fp32"}
+
+
+@contextlib.contextmanager
+def fp32_modules(names):
+    "Every learner built inside keeps the submodules `names` in fp32 under bf16 autocast (`simclr_nb.precision.FP32_MODULES`)."
+    old, P.FP32_MODULES = P.FP32_MODULES, tuple(names)
+    try: yield
+    finally: P.FP32_MODULES = old
 
 
 def summarize(runs, fraction):
@@ -130,6 +142,10 @@ def main():
                 share_stages(folder, mixed, ["pretrain"])
                 runs["bf16_pretrain_fp32_finetune"][seed] = run_pipeline(config(args, seed, "fp32"), out=mixed, device=args.device,
                                                                          stages=("finetune",), data=data, log=lambda *a: None).metrics
+                with fp32_modules(("head",)):   # the projection head (and the fine-tuned head layers) in fp32
+                    runs["bf16_fp32_head"][seed] = run_pipeline(config(args, seed, "bf16"), out=Path(args.runs) / f"bf16_fp32_head_seed{seed}",
+                                                                device=args.device, stages=("pretrain", "finetune"), data=data,
+                                                                log=lambda *a: None).metrics
             m = r.metrics
             print(f"    kNN {m['pretrain']['knn_accuracy']:.3f} ({m['pretrain']['precision']}, {m['pretrain']['wall_s']:.0f} s), "
                   f"fine-tuned {m[stage_key('finetune', args.fraction, seed)]['accuracy']:.3f}", flush=True)

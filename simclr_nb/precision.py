@@ -12,7 +12,8 @@ import torch
 from fastai.callback.core import Callback
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'cpu_has_native_bf16', 'resolve_precision', 'Autocast', 'precision_callbacks', 'autocast_context']
+__all__ = ['PRECISIONS', 'FP32_MODULES', 'cpu_has_native_bf16', 'resolve_precision', 'Autocast', 'precision_callbacks',
+           'autocast_context']
 
 # %% ../nbs/04a_precision.ipynb #5f964dec
 PRECISIONS = ('auto', 'fp32', 'bf16')
@@ -45,9 +46,15 @@ def _to_float(o):
     if isinstance(o, (tuple, list)): return type(o)(_to_float(t) for t in o)
     return o
 
+def _submodule(m, name):
+    "The submodule of `m` at dotted path `name`, or None when `m` has none (a network without a projection head)."
+    try: return m.get_submodule(name)
+    except AttributeError: return None
+
 class Autocast(Callback):
-    "Run the model's forward pass under `torch.autocast(device_type, dtype)`; predictions come back as fp32."
-    def __init__(self, dtype=torch.bfloat16): self.dtype, self._handles = dtype, []
+    """Run the model's forward pass under `torch.autocast(device_type, dtype)`; predictions come back as fp32.
+    Submodules named in `fp32_modules` (e.g. `'head'`, the projection head) run with autocast off on fp32 inputs."""
+    def __init__(self, dtype=torch.bfloat16, fp32_modules=()): self.dtype, self.fp32_modules, self._handles = dtype, tuple(fp32_modules), []
     def context(self):
         "A fresh autocast context for the learner's device."
         dev = next(self.learn.model.parameters()).device.type
@@ -61,6 +68,13 @@ class Autocast(Callback):
             return _to_float(out) if out is not None else None
         m = self.learn.model
         self._handles = [m.register_forward_pre_hook(enter), m.register_forward_hook(leave, always_call=True)]
+        for name in self.fp32_modules: self._keep_fp32(_submodule(m, name))
+    def _keep_fp32(self, sub):
+        if sub is None: return
+        off = torch.autocast(device_type=next(sub.parameters()).device.type, enabled=False)
+        def enter(mod, args): off.__enter__(); return _to_float(args)
+        def leave(mod, args, out): off.__exit__(None, None, None)
+        self._handles += [sub.register_forward_pre_hook(enter), sub.register_forward_hook(leave, always_call=True)]
     def _disarm(self):
         for h in self._handles: h.remove()
         self._handles = []
@@ -68,9 +82,14 @@ class Autocast(Callback):
     def after_fit(self): self._disarm()
     def restore(self): self._disarm()   # `RestoringLearner` calls it however a fit ends
 
-def precision_callbacks(precision:str='auto', device=None) -> list:
+
+# %% ../nbs/04a_precision.ipynb #33843530
+FP32_MODULES = ()   # submodules kept in fp32 under bf16 autocast; ('head',) is measured in bench/precision_accuracy.py
+
+def precision_callbacks(precision:str='auto', device=None, fp32_modules=None) -> list:
     "The callbacks that train in `precision` on `device` (`resolve_precision`): `[Autocast()]` for bf16, none for fp32."
-    return [Autocast(torch.bfloat16)] if resolve_precision(precision, device) == 'bf16' else []
+    keep = FP32_MODULES if fp32_modules is None else fp32_modules
+    return [Autocast(torch.bfloat16, keep)] if resolve_precision(precision, device) == 'bf16' else []
 
 def autocast_context(learn):
     "The autocast context of `learn`'s `Autocast` callback, or a no-op context when it trains in fp32."

@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""The distillation part of the recipe study that `bench/quality.py` cannot afford (issue 12): distillation epochs,
+tau and the label loss, chosen on validation over three seeds, on a fixed Fashion-MNIST subset at its native 28 px.
+
+The subset is the one of `bench/precision_accuracy.py` (`--train-images` training images of which 10% are the
+class-balanced validation hold-out, `--test-images` test images), so the fp32 pretrainings (12 epochs) and 10% teachers
+that benchmark left in `runs/precision_accuracy/fp32_seed<s>` are reused, not retrained. Every arm runs on the three
+seeds (seed s = pretraining seed s, label split s, training seed s): the same-size student of seed s's fine-tuned 10%
+teacher, one setting changed at a time from the base (30 epochs over the training images, tau 1, no label loss,
+random initialisation). Each arm is compared with the base by `simclr_nb.evaluate.verdict`, paired over the seeds, on
+**validation** accuracy; test accuracies are stored beside them and never used for a choice.
+
+The pretraining settings (colour strength, batch, base rate) are not studied here: at about 5 minutes per pretraining
+on 2 cores, the 18 more pretrainings did not fit this session.
+
+The JSON is rewritten after every arm and finished runs are reused (the pipeline's run folders), so an interrupted
+study resumes where it stopped.
+
+    python bench/recipe_study.py        # writes bench/results/recipe_study_<cpu|cuda>.json
+"""
+import argparse, dataclasses, sys, time
+from pathlib import Path
+
+import torch
+
+from machine import machine_info               # bench/machine.py
+from precision_accuracy import subset          # the same Fashion-MNIST subset as the bf16 study
+
+from simclr_nb.checkpoint import atomic_write_json
+from simclr_nb.data import load_dataset
+from simclr_nb.evaluate import spread, verdict
+from simclr_nb.pipeline import PipelineConfig, run_pipeline, share_stages, stage_key
+
+ROOT = Path(__file__).resolve().parent.parent
+FRACTION = 0.1
+
+DISTILL_ARMS = {   # name: overrides of the base config (base: 30 epochs, tau 1, no label loss, random init)
+    'base': {},
+    'epochs_10': dict(distill_epochs=10), 'epochs_60': dict(distill_epochs=60),
+    'tau_0.1': dict(tau_self=0.1),
+    'label_loss_0.5': dict(distill_alpha=0.5),
+}
+
+
+def base_config(args, seed, **over) -> PipelineConfig:
+    "`bench/precision_accuracy.py`'s fp32 config of `seed` (so its runs are reused), with the self-distilled student on."
+    return dataclasses.replace(PipelineConfig(
+        dataset='fashion_mnist', image_size=28, label_fractions=(FRACTION,), seed=seed, seeds=(seed,), precision='fp32',
+        width=0.25, pretrain_epochs=args.epochs, baselines=False, self_distill=True, student_depth=None,
+        finetune_steps=200, distill_epochs=30, distill_bs=128), **over)
+
+
+def seed_folder(args, seed) -> Path:
+    "The pretraining + 10% teacher of `seed`: precision_accuracy.py's run folder when it exists, else this study's own."
+    pa = ROOT/'runs'/'precision_accuracy'/f'fp32_seed{seed}'
+    return pa if (pa/'pretrain.pth').exists() else Path(args.runs)/f'teacher_seed{seed}'
+
+
+class Study:
+    def __init__(self, args):
+        self.args, self.t0 = args, time.time()
+        self.data = subset(load_dataset('fashion_mnist'), args.train_images, args.test_images)
+        dev = torch.device(args.device).type
+        self.out = ROOT/'bench'/'results'/f'recipe_study_{dev}.json'
+        self.res = dict(command=' '.join(['python', 'bench/recipe_study.py'] + sys.argv[1:]), machine=machine_info(args.device),
+                        settings=dict(train_images=args.train_images, test_images=args.test_images, fraction=FRACTION,
+                                      seeds=args.seeds, pretrain_epochs=args.epochs, base=base_config(args, 0).to_dict()),
+                        distill={})
+
+    def log(self, *a): print(f'[{time.time() - self.t0:6.0f} s]', *a, flush=True)
+
+    def save(self):
+        self.res['wall_s'] = round(time.time() - self.t0, 1)
+        atomic_write_json(self.out, self.res)
+
+    def teacher(self, seed) -> Path:
+        "Pretrain and fine-tune (10%) seed `seed` with the base recipe, unless done."
+        folder = seed_folder(self.args, seed)
+        if folder.parent.name == 'precision_accuracy': return folder   # finished there (its config.json predates the renamed keys)
+        run_pipeline(base_config(self.args, seed, self_distill=False), out=folder, device=self.args.device,
+                     stages=('pretrain', 'finetune'), data=self.data, log=lambda *a: None, progress=False)
+        return folder
+
+    def run_arm(self, study, name, seed, cfg, stages, share) -> dict:
+        folder = Path(self.args.runs)/study/f'{name}_seed{seed}'
+        if share: share_stages(seed_folder(self.args, seed), folder, share)
+        r = run_pipeline(cfg, out=folder, device=self.args.device, stages=stages, data=self.data, log=lambda *a: None, progress=False)
+        return r.metrics
+
+    def record(self, study, name, over, per_seed):
+        "Store one arm: per-seed validation (and test) accuracies (fractions) of each measure, and its verdict against the base arm."
+        first = next(iter(per_seed.values()))
+        arm = {m: {split: spread({s: v[m][split] for s, v in per_seed.items()}).to_dict() for split in first[m]} for m in first}
+        self.res[study][name] = dict(overrides=over, **arm)
+        self.judge(study)
+        self.save()
+
+    def judge(self, study):
+        "Each arm's main measure against the base arm, on validation, paired over seeds (the one verdict function)."
+        arms, main = self.res[study], 'student'
+        if 'base' not in arms: return
+        base = arms['base'][main]['valid']['values']
+        for name, arm in arms.items():
+            a = arm[main]['valid']['values']
+            common = sorted(set(a) & set(base))
+            if name == 'base' or len(common) < 2: continue
+            v = verdict({s: a[s] for s in common}, {s: base[s] for s in common})
+            arm['vs_base'] = dict(measure=f"{main} validation accuracy", **v.to_dict())
+        best = max(arms, key=lambda n: spread(arms[n][main]['valid']['values']).mean)
+        self.res[f'{study}_chosen'] = dict(arm=best, verdict=arms[best].get('vs_base'),
+                                           rule="highest mean validation accuracy; it replaces the base only where its verdict is 'holds'")
+
+    def distill(self):
+        for name, over in DISTILL_ARMS.items():
+            if name in self.res['distill'] and not self.args.redo: continue
+            per_seed = {}
+            for seed in self.args.seeds:
+                teacher = stage_key('finetune', FRACTION, seed)
+                self.teacher(seed)
+                m = self.run_arm('distill', name, seed, base_config(self.args, seed, **over), ('distill',), ['pretrain', teacher])
+                st = m[stage_key('distill_self', FRACTION, seed)]
+                per_seed[seed] = dict(student=dict(valid=st['valid_accuracy'], test=st['accuracy']),
+                                      teacher=dict(valid=m[teacher]['valid_accuracy'], test=m[teacher]['accuracy']))
+                self.log(f"distill {name} seed {seed}: student {100 * st['valid_accuracy']:.1f} / teacher "
+                         f"{100 * m[teacher]['valid_accuracy']:.1f} (validation), {st['wall_s']:.0f} s")
+            self.record('distill', name, over, per_seed)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    ap.add_argument('--train-images', type=int, default=4000)
+    ap.add_argument('--test-images', type=int, default=1000)
+    ap.add_argument('--epochs', type=int, default=12, help='pretraining epochs (precision_accuracy.py: 12)')
+    ap.add_argument('--redo', action='store_true', help='re-read every arm (finished runs are still reused)')
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    ap.add_argument('--runs', default=str(ROOT/'runs'/'recipe_study'))
+    args = ap.parse_args()
+    st = Study(args)
+    if st.out.exists():   # resume: keep the finished arms
+        import json
+        old = json.loads(st.out.read_text())
+        st.res['distill'] = old.get('distill', {})
+    st.distill()
+    st.save()
+    st.log(f'done: {st.out}')
+
+
+if __name__ == '__main__':
+    main()
