@@ -1,4 +1,4 @@
-"""One call (or `simclr-nb run`) runs the three stages of SimCLRv2 on a dataset, for every label fraction, next to the baselines they must beat, and writes checkpoints, `metrics.json`, a report and plots. Finished stages are reused.
+"""One call (or `simclr-nb run`) runs the three stages of SimCLRv2 on a dataset, for every label fraction, next to the baselines they must beat, and keeps checkpoints and `metrics.json` in one run folder; finished stages are reused. The report is written by `simclr_nb.report`.
 
 Docs: https://simclr-nb.github.io/simclr_nb/pipeline.html.md"""
 
@@ -19,30 +19,17 @@ from .data import (load_dataset, label_fraction_split, validation_split, LabelSp
                             KNOWN_DATASETS)
 from .models import (simclrv2_resnet, ProjectionHead, ContrastiveNet, FineTuneNet, ClassifierNet, build_encoder,
                               save_checkpoint, load_checkpoint, count_parameters, CHECKPOINT_FORMAT)
-from .evaluate import spread, verdict
 from .checkpoint import atomic_write, atomic_write_json, fit_resumable, load_weights, safe_load
 
 # %% auto #0
 __all__ = ['RENAMED_KEYS', 'STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECTION_FIELDS', 'RATE_FIELDS',
-           'PREPROCESSING', 'METHODS', 'PipelineConfig', 'read_json', 'stage_method', 'fields_affecting', 'StageEvent',
-           'RunFolder', 'share_stages', 'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits', 'ValidateLast',
-           'finetune_step_count', 'finetune_stage', 'supervised_stage', 'linear_stage', 'load_classifier',
-           'distill_stage', 'fraction_tag', 'stage_key', 'markdown_table', 'PipelineResult', 'seed_values', 'summarize',
-           'results_table', 'common_seed_verdict', 'claims', 'write_report', 'representation_lines', 'QuietEpochs',
-           'console_progress', 'check_device', 'check_memory', 'check_data', 'run_pipeline']
+           'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds', 'read_json', 'stage_method', 'fields_affecting',
+           'fraction_tag', 'stage_key', 'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage', 'load_pretrained',
+           'Splits', 'make_splits', 'ValidateLast', 'finetune_step_count', 'finetune_stage', 'supervised_stage',
+           'linear_stage', 'load_classifier', 'distill_stage', 'QuietEpochs', 'console_progress', 'check_device',
+           'check_memory', 'check_data', 'PipelineResult', 'run_pipeline']
 
-# %% ../nbs/09_pipeline.ipynb #8d7a37ff
-def _check_type(name, value, default):
-    "A ValueError unless `value` has the type of the field's `default` (ints are floats; None where the default is None or the field is optional)."
-    if value is None and (default is None or name in ('data_root', 'student_depth')): return
-    ok = {bool: lambda v: isinstance(v, bool), int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), str: lambda v: isinstance(v, str),
-          tuple: lambda v: isinstance(v, (list, tuple))}.get(type(default), lambda v: True)
-    if not ok(value): raise ValueError(f"config value {name}={value!r} is a {type(value).__name__}; it must be a {type(default).__name__} "
-                                       f"like the default {default!r}")
-
-RENAMED_KEYS = {'pretrain_lr': 'pretrain_base_lr', 'finetune_lr': 'finetune_base_lr', 'distill_lr': 'distill_base_lr'}  # before stop 20
-
+# %% ../nbs/09_pipeline.ipynb #a7303310
 @dataclass
 class PipelineConfig:
     """Everything a SimCLRv2 run depends on (saved as `config.json`). The defaults are the recipe measured for small
@@ -99,76 +86,121 @@ class PipelineConfig:
     distill_alpha: float = 1.0          # weight of the distillation loss; < 1 adds (1 - alpha) x the label loss on the labeled subset (paper: 1)
     distill_seeds: int = 0              # distil the teachers of the first N seeds only (0: every seed)
 
-    def validate(self):
-        "Check the values; raise `ValueError` naming the first problem."
-        from simclr_nb.augment import LIGHT_AUGMENTS
-        from simclr_nb.precision import PRECISIONS
-        if self.dataset.lower().replace('-', '_') not in KNOWN_DATASETS:
-            raise ValueError(f"Unknown dataset {self.dataset!r}. Known datasets: {', '.join(KNOWN_DATASETS)}")
-        fr = tuple(self.label_fractions)
-        if not fr: raise ValueError("label_fractions is empty: give at least one, e.g. (0.01, 0.1)")
-        for f in fr:
-            if not 0 < float(f) <= 1: raise ValueError(f"label fraction {f} is out of range: each must be in (0, 1] (0.01 = 1% of the labels)")
-        seeds = tuple(self.seeds)
-        if not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and s >= 0 for s in seeds):
-            raise ValueError(f"seeds must be distinct integers >= 0, at least one (3 or more for a spread); got {self.seeds!r}")
-        if not 0 <= self.valid_fraction < 1: raise ValueError(f"valid_fraction must be in [0, 1); got {self.valid_fraction}")
-        if self.precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
-        if not 0 <= self.ft_layer <= self.head_layers:
-            raise ValueError(f"ft_layer={self.ft_layer} is above the projection head's depth: the head has {self.head_layers} layers, "
-                             f"so ft_layer must be in 0..{self.head_layers}")
-        for k in ('pretrain_epochs', 'finetune_steps', 'finetune_epochs', 'supervised_steps', 'supervised_epochs', 'distill_epochs', 'distill_seeds'):
-            if getattr(self, k) < 0: raise ValueError(f"{k} must be >= 0; got {getattr(self, k)}")
-        for k in ('pretrain_bs', 'finetune_bs', 'distill_bs', 'image_size'):
-            if getattr(self, k) < 2: raise ValueError(f"{k} must be at least 2; got {getattr(self, k)}")
-        for k in ('ft_augment', 'supervised_augment', 'distill_augment'):
-            if getattr(self, k) not in LIGHT_AUGMENTS: raise ValueError(f"{k} must be one of {', '.join(LIGHT_AUGMENTS)}; got {getattr(self, k)!r}")
-        if not 0 < self.crop_min_area <= 1: raise ValueError(f"crop_min_area must be in (0, 1]; got {self.crop_min_area}")
-        if self.distill_init not in ('random', 'pretrained'): raise ValueError(f"distill_init must be 'random' or 'pretrained'; got {self.distill_init!r}")
-        if not 0 <= self.distill_alpha <= 1: raise ValueError(f"distill_alpha must be in [0, 1]; got {self.distill_alpha}")
-        if self.temperature <= 0 or self.tau_self <= 0 or self.tau_small <= 0: raise ValueError("temperatures must be > 0")
-        if self.head_layers < 1: raise ValueError(f"head_layers must be >= 1 (SimCLRv2: 3); got {self.head_layers}")
-        for what, spec in (('teacher', self.teacher_spec(3)), ('student', self.student_spec(3))):
-            if spec is None: continue
-            try:
-                with torch.device('meta'): build_encoder(spec)   # the models' own checks, without allocating anything
-            except ValueError as e: raise ValueError(f"the {what} encoder: {e}") from None
-        return self
+# %% ../nbs/09_pipeline.ipynb #624d6d1a
+@patch
+def teacher_spec(self:PipelineConfig, in_channels):
+    "The teacher's encoder spec: a SimCLRv2 ResNet with the small-image stem up to 32 px."
+    return dict(depth=self.depth, width=self.width, sk=self.sk, small_images=self.image_size <= 32, in_channels=in_channels)
 
-    def to_dict(self):
-        d = asdict(self); d['label_fractions'] = [float(f) for f in self.label_fractions]; d['seeds'] = [int(s) for s in self.seeds]
-        return d
+@patch
+def student_spec(self:PipelineConfig, in_channels):
+    "The smaller student's encoder spec (no selective kernels), or None when `student_depth` is None."
+    if self.student_depth is None: return None
+    return dict(depth=self.student_depth, width=self.student_width, sk=False, small_images=self.image_size <= 32, in_channels=in_channels)
 
-    @classmethod
-    def from_dict(cls, d):
-        if not isinstance(d, dict): raise ValueError(f"a configuration must be a JSON object of settings; got a {type(d).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        renamed = {k: RENAMED_KEYS[k] for k in d if k in RENAMED_KEYS}
-        if renamed: raise ValueError("renamed config key(s): " + ', '.join(f"{o!r} is now {n!r}" for o, n in renamed.items())
-                                     + " (a base rate, multiplied by sqrt(batch size)); rename them in the configuration")
-        unknown = sorted(set(d) - names)
-        if unknown: raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(names)}")
-        d = dict(d)
-        for f in dataclasses.fields(cls):
-            if f.name in d: _check_type(f.name, d[f.name], f.default)
-        if 'label_fractions' in d: d['label_fractions'] = tuple(float(f) for f in d['label_fractions'])
-        if 'seeds' in d: d['seeds'] = tuple(int(s) for s in d['seeds'])
-        return cls(**d)
+@patch
+def distilled_seeds(self:PipelineConfig) -> tuple:
+    "The seeds whose teachers are distilled."
+    return tuple(self.seeds)[:self.distill_seeds or None]
 
-    def config_hash(self):
-        "A short hash of the configuration: runs with the same hash are the same experiment"
-        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+# %% ../nbs/09_pipeline.ipynb #49e98e1f
+def _check_type(name, value, default):
+    "A ValueError unless `value` has the type of the field's `default` (ints are floats; None where the default is None or the field is optional)."
+    if value is None and (default is None or name in ('data_root', 'student_depth')): return
+    ok = {bool: lambda v: isinstance(v, bool), int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), str: lambda v: isinstance(v, str),
+          tuple: lambda v: isinstance(v, (list, tuple))}.get(type(default), lambda v: True)
+    if not ok(value): raise ValueError(f"config value {name}={value!r} is a {type(value).__name__}; it must be a {type(default).__name__} "
+                                       f"like the default {default!r}")
 
-    def teacher_spec(self, in_channels):
-        return dict(depth=self.depth, width=self.width, sk=self.sk, small_images=self.image_size <= 32, in_channels=in_channels)
+RENAMED_KEYS = {'pretrain_lr': 'pretrain_base_lr', 'finetune_lr': 'finetune_base_lr', 'distill_lr': 'distill_base_lr'}  # before stop 20
 
-    def student_spec(self, in_channels):
-        if self.student_depth is None: return None
-        return dict(depth=self.student_depth, width=self.student_width, sk=False, small_images=self.image_size <= 32, in_channels=in_channels)
+@patch
+def to_dict(self:PipelineConfig) -> dict:
+    "The configuration as JSON-ready plain types (what `config.json` holds)."
+    d = asdict(self); d['label_fractions'] = [float(f) for f in self.label_fractions]; d['seeds'] = [int(s) for s in self.seeds]
+    return d
 
-    def distilled_seeds(self) -> tuple:
-        "The seeds whose teachers are distilled."
-        return tuple(self.seeds)[:self.distill_seeds or None]
+@patch(cls_method=True)
+def from_dict(cls:PipelineConfig, d):
+    "A `PipelineConfig` from a dict such as a saved `config.json`; a `ValueError` names any unknown, renamed or mistyped key."
+    if not isinstance(d, dict): raise ValueError(f"a configuration must be a JSON object of settings; got a {type(d).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    renamed = {k: RENAMED_KEYS[k] for k in d if k in RENAMED_KEYS}
+    if renamed: raise ValueError("renamed config key(s): " + ', '.join(f"{o!r} is now {n!r}" for o, n in renamed.items())
+                                 + " (a base rate, multiplied by sqrt(batch size)); rename them in the configuration")
+    unknown = sorted(set(d) - names)
+    if unknown: raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(names)}")
+    for f in dataclasses.fields(cls):
+        if f.name in d: _check_type(f.name, d[f.name], f.default)
+    d = dict(d)
+    if 'label_fractions' in d: d['label_fractions'] = tuple(float(f) for f in d['label_fractions'])
+    if 'seeds' in d: d['seeds'] = tuple(int(s) for s in d['seeds'])
+    return cls(**d)
+
+@patch
+def config_hash(self:PipelineConfig):
+    "A short hash of the configuration: runs with the same hash are the same experiment"
+    return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+# %% ../nbs/09_pipeline.ipynb #8435e5c8
+def _check_seeds(seeds, name:str='seeds', given=None):
+    "A ValueError unless `seeds` are distinct whole numbers >= 0, at least one."
+    if not seeds: raise ValueError(f"{name}: give at least one seed, like 0, 1, 2 (three or more for a spread)")
+    if len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise ValueError(f"{name} must be distinct whole numbers >= 0, like 0, 1, 2 (three or more for a spread); got {given if given is not None else seeds!r}")
+
+def parse_seeds(text, name:str='seeds') -> tuple:
+    "The seeds written in `text`, e.g. '0, 1, 2', '0 1 2' or '(0,1,2)' -> (0, 1, 2); a ValueError, naming the field `name`, for anything else."
+    try: seeds = tuple(int(t) for t in str(text).strip('()[] ').replace(',', ' ').split())
+    except ValueError: raise ValueError(f"{name} must be whole numbers separated by commas, like 0, 1, 2; got {text!r}") from None
+    _check_seeds(seeds, name, repr(text))
+    return seeds
+
+# %% ../nbs/09_pipeline.ipynb #7cc6de57
+def _check_inputs(cfg):
+    from simclr_nb.precision import PRECISIONS
+    if cfg.dataset.lower().replace('-', '_') not in KNOWN_DATASETS:
+        raise ValueError(f"Unknown dataset {cfg.dataset!r}. Known datasets: {', '.join(KNOWN_DATASETS)}")
+    if not tuple(cfg.label_fractions): raise ValueError("label_fractions is empty: give at least one, e.g. (0.01, 0.1)")
+    for f in cfg.label_fractions:
+        if not 0 < float(f) <= 1: raise ValueError(f"label fraction {f} is out of range: each must be in (0, 1] (0.01 = 1% of the labels)")
+    _check_seeds(tuple(cfg.seeds))
+    if not 0 <= cfg.valid_fraction < 1: raise ValueError(f"valid_fraction must be in [0, 1); got {cfg.valid_fraction}")
+    if cfg.precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {cfg.precision!r}")
+
+def _check_sizes(cfg):
+    for k in ('pretrain_epochs', 'finetune_steps', 'finetune_epochs', 'supervised_steps', 'supervised_epochs', 'distill_epochs', 'distill_seeds'):
+        if getattr(cfg, k) < 0: raise ValueError(f"{k} must be >= 0; got {getattr(cfg, k)}")
+    for k in ('pretrain_bs', 'finetune_bs', 'distill_bs', 'image_size'):
+        if getattr(cfg, k) < 2: raise ValueError(f"{k} must be at least 2; got {getattr(cfg, k)}")
+    if cfg.head_layers < 1: raise ValueError(f"head_layers must be >= 1 (SimCLRv2: 3); got {cfg.head_layers}")
+
+def _check_training(cfg):
+    from simclr_nb.augment import LIGHT_AUGMENTS
+    if not 0 <= cfg.ft_layer <= cfg.head_layers:
+        raise ValueError(f"ft_layer={cfg.ft_layer} is above the projection head's depth: the head has {cfg.head_layers} layers, "
+                         f"so ft_layer must be in 0..{cfg.head_layers}")
+    for k in ('ft_augment', 'supervised_augment', 'distill_augment'):
+        if getattr(cfg, k) not in LIGHT_AUGMENTS: raise ValueError(f"{k} must be one of {', '.join(LIGHT_AUGMENTS)}; got {getattr(cfg, k)!r}")
+    if not 0 < cfg.crop_min_area <= 1: raise ValueError(f"crop_min_area must be in (0, 1]; got {cfg.crop_min_area}")
+    if cfg.distill_init not in ('random', 'pretrained'): raise ValueError(f"distill_init must be 'random' or 'pretrained'; got {cfg.distill_init!r}")
+    if not 0 <= cfg.distill_alpha <= 1: raise ValueError(f"distill_alpha must be in [0, 1]; got {cfg.distill_alpha}")
+    if cfg.temperature <= 0 or cfg.tau_self <= 0 or cfg.tau_small <= 0: raise ValueError("temperatures must be > 0")
+
+# %% ../nbs/09_pipeline.ipynb #edb17453
+def _check_encoders(cfg):
+    for what, spec in (('teacher', cfg.teacher_spec(3)), ('student', cfg.student_spec(3))):
+        if spec is None: continue
+        try:
+            with torch.device('meta'): build_encoder(spec)   # the models' own checks, without allocating anything
+        except ValueError as e: raise ValueError(f"the {what} encoder: {e}") from None
+
+@patch
+def validate(self:PipelineConfig):
+    "Check the values; raise `ValueError` naming the first problem. Returns the config, so `PipelineConfig(...).validate()` chains."
+    for check in (_check_inputs, _check_sizes, _check_training, _check_encoders): check(self)
+    return self
 
 # %% ../nbs/09_pipeline.ipynb #b752a93c
 def read_json(path, what:str='file'):
@@ -208,6 +240,17 @@ def fields_affecting(key:str, changed) -> set:
     if stage_method(key) == 'pretrain': return changed & PRETRAIN_FIELDS
     return changed if stage_method(key) == 'distill' else changed - DISTILL_FIELDS
 
+# %% ../nbs/09_pipeline.ipynb #cb070dca
+METHODS = {'supervised': 'supervised from scratch', 'linear': 'linear eval (frozen pretrained encoder)',
+           'finetune': 'pretrained + fine-tuned (teacher)', 'distill_self': 'self-distilled student (same size)',
+           'distill_small': 'distilled smaller student'}
+
+def fraction_tag(f): return f"{float(f) * 100:g}pct"
+
+def stage_key(method:str, fraction:float, seed:int) -> str:
+    "The metrics/checkpoint key of one stage: e.g. `finetune_1pct_seed0`."
+    return f"{method}_{fraction_tag(fraction)}_seed{seed}"
+
 # %% ../nbs/09_pipeline.ipynb #aff627e9
 @dataclass
 class StageEvent:
@@ -245,7 +288,7 @@ class RunFolder:
         started = {p.name[:-6] for p in self.path.glob('*_state')} if self.path.is_dir() else set()
         return sorted((set(self.metrics) - set(REPORT_KEYS)) | started)
 
-# %% ../nbs/09_pipeline.ipynb #70f9743b
+# %% ../nbs/09_pipeline.ipynb #67294e19
 @patch
 def _plan(self:RunFolder, old, stages):
     "The stage keys to move to previous-*: those a changed setting makes stale (refused without `force`) and, with `force`, those of `stages`."
@@ -268,6 +311,7 @@ def _plan(self:RunFolder, old, stages):
     if any(stage_method(k) == 'finetune' for k in move): move |= {k for k in self._keys() if stage_method(k) == 'distill'}
     return sorted(move)
 
+# %% ../nbs/09_pipeline.ipynb #efb1dc36
 def _check_writable(path:Path):
     "Raise a clear error if `path` (or the nearest folder above it that exists) cannot be written."
     p = path
@@ -291,7 +335,7 @@ def _archive(self:RunFolder, keys):
     if (self.path/'metrics.json').exists(): self.save_metrics()
     self.log(f"force: moved {', '.join(keys)} to {dest}")
 
-# %% ../nbs/09_pipeline.ipynb #8a09c496
+# %% ../nbs/09_pipeline.ipynb #26d3a4c4
 @patch
 def verified(self:RunFolder, key) -> bool:
     "Does stage `key`'s checkpoint load (weights_only) with the keys a stage writes? An unusable one is moved aside and reported."
@@ -317,6 +361,7 @@ def done(self:RunFolder, key):
 @patch
 def save_metrics(self:RunFolder): atomic_write_json(self.path/'metrics.json', self.metrics)
 
+# %% ../nbs/09_pipeline.ipynb #afa9d360
 @patch
 def _emit(self:RunFolder, key, status, metrics=None):
     if status != 'started': self.status[key] = status
@@ -367,7 +412,7 @@ def share_stages(src, dst, keys):
         dm[k] = {**sm[k], 'shared_from': str(src)}; changed = True
     if changed: atomic_write_json(dst/'metrics.json', dm)
 
-# %% ../nbs/09_pipeline.ipynb #862616f7
+# %% ../nbs/09_pipeline.ipynb #4c2a68ae
 PREPROCESSING = 'uint8 images resized (bilinear) to image_size x image_size, scaled to [0, 1]; no mean/std normalisation'
 
 def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries, device=None):
@@ -404,6 +449,7 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
                 final_loss=train_loss[-1] if train_loss else float('nan'), loss_per_epoch=train_loss,
                 knn_per_epoch=knn_hist, epochs=cfg.pretrain_epochs, parameters=count_parameters(model), precision=precision)
 
+# %% ../nbs/09_pipeline.ipynb #58c6ab30
 def load_pretrained(rf:RunFolder, device=None):
     "The pretrained `ContrastiveNet` saved by `pretrain_stage`."
     ck = load_checkpoint(rf.ckpt('pretrain'))
@@ -424,6 +470,7 @@ def make_splits(cfg:PipelineConfig, data) -> Splits:
     return Splits(valid, {(f, s): label_fraction_split(data.train_y, fraction=f, seed=s, exclude=valid)
                           for f in cfg.label_fractions for s in cfg.seeds})
 
+# %% ../nbs/09_pipeline.ipynb #56b0dba6
 def _accuracies(model, data, cfg, valid, device=None) -> dict:
     "Test accuracy (`accuracy`) and, when there is a hold-out, validation accuracy (`valid_accuracy`)."
     from simclr_nb.evaluate import accuracy
@@ -454,7 +501,7 @@ def _augment(cfg, kind):
     from simclr_nb.augment import light_augment
     return light_augment(getattr(cfg, f'{kind}_augment'), cfg.image_size, crop_min_area=cfg.crop_min_area)
 
-# %% ../nbs/09_pipeline.ipynb #ca44b022
+# %% ../nbs/09_pipeline.ipynb #caae94aa
 def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
     "Stage 2: fine-tune the whole pretrained network from head layer `cfg.ft_layer` on the labeled subset (the teacher)."
     from simclr_nb.finetune import finetune_learner
@@ -487,6 +534,7 @@ def supervised_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, k
     return dict(_accuracies(learn.model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(dls.train),
                 n_labeled=len(split.labeled), precision=precision)
 
+# %% ../nbs/09_pipeline.ipynb #593d4682
 def linear_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
     "Baseline: a linear classifier on the frozen pretrained encoder's features (linear evaluation)."
     from simclr_nb.finetune import linear_eval
@@ -516,6 +564,7 @@ def load_classifier(path, device=None):
     load_weights(model, ck['state_dict'], path, ck['spec'])
     return (model if device is None else model.to(device)), ck
 
+# %% ../nbs/09_pipeline.ipynb #ce094ed5
 def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:str, student_spec:dict, tau:float, device=None,
                   seed:int=0, valid=(), split:LabelSplit|None=None, init:str='random'):
     """Stage 3: a student (no projection head) learns the teacher's soft labels on every training image, labels unused;
@@ -537,148 +586,12 @@ def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:s
     return dict(_accuracies(student, data, cfg, valid, device), seed=seed, tau=tau, epochs=cfg.distill_epochs, init=init,
                 alpha=cfg.distill_alpha, parameters=count_parameters(student), precision=precision)
 
-# %% ../nbs/09_pipeline.ipynb #3a0b64c2
-from .distributed import processes_text
-METHODS = {'supervised': 'supervised from scratch', 'linear': 'linear eval (frozen pretrained encoder)',
-           'finetune': 'pretrained + fine-tuned (teacher)', 'distill_self': 'self-distilled student (same size)',
-           'distill_small': 'distilled smaller student'}
-
-def fraction_tag(f): return f"{float(f) * 100:g}pct"
-
-def stage_key(method:str, fraction:float, seed:int) -> str:
-    "The metrics/checkpoint key of one stage: e.g. `finetune_1pct_seed0`."
-    return f"{method}_{fraction_tag(fraction)}_seed{seed}"
-
-def markdown_table(df):
-    "A pandas DataFrame as a GitHub markdown table (without needing `tabulate`)"
-    cols = [''] + [str(c) for c in df.columns]
-    rows = ['| ' + ' | '.join(cols) + ' |', '|' + '|'.join(['---'] + ['---:'] * len(df.columns)) + '|']
-    fmt = lambda v: '' if (isinstance(v, float) and v != v) or v is None else (f'{v:g}' if isinstance(v, (int, float)) else str(v))
-    for idx, r in df.iterrows(): rows.append('| ' + ' | '.join([str(idx)] + [fmt(v) for v in r.tolist()]) + ' |')
-    return '\n'.join(rows)
-
-@dataclass
-class PipelineResult:
-    "What `run_pipeline` returns: the folder, the metrics, which stages trained or were reused, the report table and the claims."
-    path: Path
-    metrics: dict
-    status: dict
-    table: object   # pandas DataFrame: methods x label fractions, 'mean ± std' test accuracy (%)
-    claims: list    # dicts: claim, fraction, and the `Verdict` fields
-
-def seed_values(cfg:PipelineConfig, metrics:dict, method:str, fraction:float, field:str='accuracy', seeds=None) -> dict:
-    "`{seed: value}` of `field` for one method and label fraction, over the finished seeds (of `seeds`, default all)."
-    return {s: metrics[k][field] for s in (cfg.seeds if seeds is None else seeds)
-            if (k := stage_key(method, fraction, s)) in metrics and field in metrics[k]}
-
-def summarize(cfg:PipelineConfig, metrics:dict) -> dict:
-    "`{method: {fraction tag: {'test': Spread dict, 'valid': Spread dict}}}` over the seeds."
-    out = {}
-    for m in METHODS:
-        for f in cfg.label_fractions:
-            t = seed_values(cfg, metrics, m, f)
-            if not t: continue
-            v = seed_values(cfg, metrics, m, f, 'valid_accuracy')
-            out.setdefault(m, {})[fraction_tag(f)] = dict(test=spread(t).to_dict(), **({'valid': spread(v).to_dict()} if v else {}))
-    return out
-
-def results_table(cfg:PipelineConfig, metrics:dict, field:str='accuracy'):
-    "Test (or `field`) accuracy (%) per method (rows) and label fraction (columns), as 'mean ± std' over the seeds."
-    import pandas as pd
-    cols = {}
-    for f in cfg.label_fractions:
-        cols[f'{float(f):.0%} labels'] = {name: spread(v).fmt() for m, name in METHODS.items()
-                                          if (v := seed_values(cfg, metrics, m, f, field))}
-    return pd.DataFrame(cols)
-
-def common_seed_verdict(a:dict, b:dict, margin:float=0.):
-    "`verdict` of `a` against `b + margin` over the seeds both have (paired when >= 2), or None when they share none."
-    common = sorted(set(a) & set(b))
-    return verdict({s: a[s] for s in common}, {s: b[s] for s in common}, margin=margin) if common else None
-
-def claims(cfg:PipelineConfig, metrics:dict) -> list:
-    "The paper's claims this run can check, each judged by `verdict` over the seeds (paired: the same label splits)."
-    out = []
-    def add(claim, fraction, a, b, margin=0.):
-        v = common_seed_verdict(a, b, margin)
-        if v is not None: out.append(dict(claim=claim, fraction=fraction, **v.to_dict()))
-    vals = lambda m, f: seed_values(cfg, metrics, m, f)
-    fr = sorted(float(f) for f in cfg.label_fractions)
-    for f in fr: add('(a) pretrained + fine-tuned beats supervised from scratch', f, vals('finetune', f), vals('supervised', f))
-    if len(fr) >= 2:
-        gain = lambda f: {s: vals('finetune', f)[s] - vals('supervised', f)[s] for s in set(vals('finetune', f)) & set(vals('supervised', f))}
-        add(f"(a) the gain over supervised is larger at {fr[0]:.1%} than at {fr[-1]:.1%} labels", fr[0], gain(fr[0]), gain(fr[-1]))
-    for f in fr: add('fine-tuning beats linear evaluation', f, vals('finetune', f), vals('linear', f))
-    for f in fr:
-        add('(d) the self-distilled student beats its teacher', f, vals('distill_self', f), vals('finetune', f))
-        add('(d) the smaller student comes within 2 points of its teacher', f, vals('distill_small', f), vals('finetune', f), margin=-0.02)
-    return out
-
-def write_report(cfg:PipelineConfig, rf:RunFolder, data=None):
-    """Write report.md and accuracy.png from metrics.json, and the summary and claims into metrics.json; returns (table, claims).
-    With `data`, the report also shows the teacher's and the small student's embedding map and confusion matrix."""
-    import matplotlib.pyplot as plt
-    m = rf.metrics
-    table = results_table(cfg, m)
-    found = claims(cfg, m)
-    m['summary'], m['claims'] = summarize(cfg, m), found
-    rf.save_metrics()
-    seeds = ', '.join(str(s) for s in cfg.seeds)
-    lines = [f"# SimCLRv2 run on `{cfg.dataset}`", "",
-             f"Encoder: ResNet-{cfg.depth} width {cfg.width}{' + SK' if cfg.sk else ''}, {cfg.head_layers}-layer head, "
-             f"{cfg.image_size} px views; config hash `{cfg.config_hash()}` (see config.json).", ""]
-    if 'processes' in m: lines += [processes_text(m['processes']), ""]
-    if 'pretrain' in m:
-        p = m['pretrain']
-        lines += [f"Pretraining (once, seed {cfg.seed}; it serves every seed below): {p['epochs']} epochs in {p.get('precision', 'fp32')}, "
-                  f"final NT-Xent {p['final_loss']:.3f}; kNN accuracy on the {p.get('knn_on', 'test')} images {100 * p['knn_at_init']:.1f}% "
-                  f"at initialisation -> {100 * p['knn_accuracy']:.1f}% after ({p['wall_s']:.0f} s).", ""]
-    lines += [f"Test accuracy (%), mean ± standard deviation over seeds {seeds} (label split and training; per-seed values in "
-              f"metrics.json):", "", markdown_table(table) if len(table) else "(no fine-tuning results yet)", ""]
-    lines += ["Claims of the paper, in miniature. A claim holds only when its difference exceeds twice its standard error "
-              "(paired over seeds); otherwise it is not resolved at this size:"]
-    lines += [f"- {c['claim']}, {c['fraction']:.1%} labels: {c['text']}" for c in found] or ["- (not enough stages run to check)"]
-    lines += ["", "Wall time per stage (s): " + ', '.join(f"{k} {v.get('wall_s', 0):.0f}" for k, v in m.items() if k not in REPORT_KEYS), ""]
-    if data is not None: lines += representation_lines(cfg, rf, data)
-    atomic_write(rf.path/'report.md', '\n'.join(lines))
-    summ = m['summary']
-    if summ:
-        tags = [fraction_tag(f) for f in cfg.label_fractions]
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        width = 0.8 / len(summ)
-        for i, (meth, per) in enumerate(summ.items()):
-            xs = [j + (i - (len(summ) - 1) / 2) * width for j, t in enumerate(tags) if t in per]
-            mu = [100 * per[t]['test']['mean'] for t in tags if t in per]
-            sd = [100 * (per[t]['test']['std'] or 0) for t in tags if t in per]
-            ax.bar(xs, mu, width, yerr=sd, capsize=2, label=METHODS[meth])
-        ax.set_xticks(range(len(tags))); ax.set_xticklabels([f"{float(f):.0%} labels" for f in cfg.label_fractions])
-        ax.set_ylabel('test accuracy (%)'); ax.set_title(f'{cfg.dataset}: mean ± std over {len(cfg.seeds)} seeds')
-        ax.legend(fontsize=7, loc='lower right'); fig.tight_layout()
-        atomic_write(rf.path/'accuracy.png', lambda f: fig.savefig(f, format='png', dpi=100)); plt.close(fig)
-    return table, found
-
-# %% ../nbs/09_pipeline.ipynb #fff3212a
-def representation_lines(cfg:PipelineConfig, rf:RunFolder, data) -> list:
-    """Report lines showing what the teacher (fine-tuned, the most labels, first seed) and the small student learned:
-    `evaluate.representation_figures`' PCA map of test embeddings and confusion matrix, saved beside the report."""
-    import matplotlib.pyplot as plt
-    from simclr_nb.evaluate import representation_figures
-    f, s = cfg.label_fractions[-1], cfg.seeds[0]
-    lines = []
-    for key in (stage_key('finetune', f, s), stage_key('distill_small', f, s)):
-        if not rf.done(key): continue
-        figs = representation_figures(load_classifier(rf.ckpt(key))[0], data, name=key, size=cfg.image_size)['figures']
-        for kind, fig in figs.items():
-            atomic_write(rf.path/f'{key}_{kind}.png', lambda fh, fig=fig: fig.savefig(fh, format='png', dpi=100, bbox_inches='tight'))
-            plt.close(fig)
-        lines += [f"![{key}: test embeddings]({key}_map.png) ![{key}: confusion matrix]({key}_confusion.png)", ""]
-    return lines
-
-# %% ../nbs/09_pipeline.ipynb #26852f7b
+# %% ../nbs/09_pipeline.ipynb #39d9956c
 from contextlib import contextmanager
 from fastai.learner import defaults
 from fastcore.basics import noop
 
+# %% ../nbs/09_pipeline.ipynb #3573c0ac
 class QuietEpochs(Callback):
     "No per-epoch `print` of the metrics during `fit` (what a Learner without progress bars writes); the `Recorder` keeps them."
     def before_fit(self): self.old, self.learn.logger = self.learn.logger, noop
@@ -693,8 +606,10 @@ def console_progress(show:bool=True, extra=()):
     try: yield
     finally: defaults.callbacks = saved
 
-# %% ../nbs/09_pipeline.ipynb #01d57390
+# %% ../nbs/09_pipeline.ipynb #00eae561
 from .distributed import distributed_run, distributed_info, get_world_size
+
+# %% ../nbs/09_pipeline.ipynb #13801d16
 def check_device(device):
     "`device` as a `torch.device` (None stays None: a GPU when present), or a ValueError saying why this machine cannot use it."
     if device is None: return None
@@ -729,7 +644,16 @@ def check_data(cfg:PipelineConfig, data):
                          "(for a folder: one sub-folder of root/train/ per class)")
     for f in cfg.label_fractions:
         n = len(label_fraction_split(data.train_y, fraction=f, seed=cfg.seeds[0]).labeled)
-        if n < 2: raise ValueError(f"label fraction {f} gives {n} labeled image of {data.name}: fine-tuning needs at least 2; use a larger fraction")
+
+# %% ../nbs/09_pipeline.ipynb #cf25b946
+@dataclass
+class PipelineResult:
+    "What `run_pipeline` returns: the folder, the metrics, which stages trained or were reused, the report table and the claims."
+    path: Path
+    metrics: dict
+    status: dict
+    table: object   # pandas DataFrame: methods x label fractions, 'mean ± std' test accuracy (%)
+    claims: list    # dicts: claim, fraction, and the `Verdict` fields
 
 def run_pipeline(cfg:PipelineConfig|None=None, out='runs/demo', force:bool=False, device=None, stages=STAGES, log=print, data=None,
                  on_event=None, progress:bool=True) -> PipelineResult:
@@ -741,7 +665,9 @@ def run_pipeline(cfg:PipelineConfig|None=None, out='runs/demo', force:bool=False
     with console_progress(progress), distributed_run(out, device, log, on_event) as r:   # one process: out, device, log, on_event unchanged
         return _run_pipeline(cfg, r['out'], force, r['device'], stages, r['log'], data, r['on_event'])
 
-def _run_pipeline(cfg, out, force, device, stages, log, data, on_event) -> PipelineResult:
+# %% ../nbs/09_pipeline.ipynb #154c6a24
+def _check_run(cfg, stages, device, data):
+    "The validated config, stages, device and data of a run; a ValueError names the first problem before anything is written."
     cfg = (cfg or PipelineConfig()).validate()
     stages = tuple(stages)
     bad = [s for s in stages if s not in STAGES]
@@ -751,8 +677,10 @@ def _run_pipeline(cfg, out, force, device, stages, log, data, on_event) -> Pipel
     check_memory(cfg, device)
     data = data if data is not None else load_dataset(cfg.dataset, root=cfg.data_root)
     check_data(cfg, data)
-    rf = RunFolder(out, cfg, force=force, log=log, on_event=on_event, stages=stages)
-    sp = make_splits(cfg, data)
+    return cfg, stages, device, data
+
+def _save_splits(cfg, data, rf, sp, log):
+    "Write the hold-out and every labeled subset beside the results, and say how many images each part has."
     (rf.path/'splits').mkdir(exist_ok=True)
     if len(sp.valid): atomic_write(rf.path/'splits'/'valid.txt', ''.join(f'{i}\n' for i in sp.valid.tolist()))
     for (f, s), split in sp.labeled.items(): split.save(rf.path/'splits'/f'labeled_{fraction_tag(f)}_seed{s}.txt')
@@ -760,31 +688,56 @@ def _run_pipeline(cfg, out, force, device, stages, log, data, on_event) -> Pipel
     log(f"{data.name}: {len(data.train_x)} training images ({len(sp.valid)} held out for validation), label fractions "
         + ', '.join(f"{f:.0%} = {len(sp.labeled[(f, s0)].labeled)} labeled" for f in cfg.label_fractions)
         + f", seeds {list(cfg.seeds)} -> {rf.path}")
-    needs_pretrain = any(s in stages for s in ('linear', 'finetune', 'distill'))
+
+# %% ../nbs/09_pipeline.ipynb #f388365a
+def _pretrain(cfg, data, rf, sp, stages, device):
+    "Stage 1 (once, for every seed), its kNN monitor on the hold-out; or a check that a finished one is there for the stages that need it."
     if 'pretrain' in stages:
-        bank = sp.labeled[(max(cfg.label_fractions), s0)].labeled
+        bank = sp.labeled[(max(cfg.label_fractions), cfg.seeds[0])].labeled
         queries = (data.train_x[sp.valid], data.train_y[sp.valid]) if len(sp.valid) else (data.test_x, data.test_y)
         rf.run_stage('pretrain', lambda: pretrain_stage(cfg, data, rf, bank, queries, device), f"{cfg.pretrain_epochs} epochs:")
-    elif needs_pretrain and not rf.done('pretrain'):
+    elif any(s in stages for s in ('linear', 'finetune', 'distill')) and not rf.done('pretrain'):
         raise ValueError(f"{rf.path} has no finished pretraining: run the 'pretrain' stage first (simclr-nb pretrain / run)")
-    v = sp.valid
+
+def _seed_stages(cfg, data, rf, sp, f, seed, stages, device):
+    "The stages of one label fraction and seed: the two baselines, fine-tuning, and the distillations of its teacher."
+    split, key, v = sp.labeled[(f, seed)], (lambda m: stage_key(m, f, seed)), sp.valid
+    if cfg.baselines and 'supervised' in stages:
+        rf.run_stage(key('supervised'), lambda: supervised_stage(cfg, data, rf, split, key('supervised'), device, seed, v))
+    if cfg.baselines and 'linear' in stages:
+        rf.run_stage(key('linear'), lambda: linear_stage(cfg, data, rf, split, key('linear'), device, seed, v))
+    if 'finetune' in stages:
+        rf.run_stage(key('finetune'), lambda: finetune_stage(cfg, data, rf, split, key('finetune'), device, seed, v))
+    if 'distill' not in stages or seed not in cfg.distilled_seeds(): return
+    if not rf.done(key('finetune')): raise ValueError(f"no fine-tuned teacher for {f:.0%} labels, seed {seed} in {rf.path}: run the 'finetune' stage first")
+    if cfg.self_distill:
+        rf.run_stage(key('distill_self'), lambda: distill_stage(cfg, data, rf, key('finetune'), key('distill_self'),
+                     cfg.teacher_spec(data.n_channels), cfg.tau_self, device, seed, v, split, cfg.distill_init))
+    if cfg.student_depth is not None:
+        rf.run_stage(key('distill_small'), lambda: distill_stage(cfg, data, rf, key('finetune'), key('distill_small'),
+                     cfg.student_spec(data.n_channels), cfg.tau_small, device, seed, v, split, 'random'))
+
+# %% ../nbs/09_pipeline.ipynb #a7a300d3
+def _run_pipeline(cfg, out, force, device, stages, log, data, on_event) -> PipelineResult:
+    from simclr_nb.report import write_report
+    cfg, stages, device, data = _check_run(cfg, stages, device, data)
+    rf = RunFolder(out, cfg, force=force, log=log, on_event=on_event, stages=stages)
+    sp = make_splits(cfg, data)
+    _save_splits(cfg, data, rf, sp, log)
+    _pretrain(cfg, data, rf, sp, stages, device)
     for f in cfg.label_fractions:
-        for seed in cfg.seeds:
-            split, key = sp.labeled[(f, seed)], (lambda m: stage_key(m, f, seed))
-            if cfg.baselines and 'supervised' in stages:
-                rf.run_stage(key('supervised'), lambda: supervised_stage(cfg, data, rf, split, key('supervised'), device, seed, v))
-            if cfg.baselines and 'linear' in stages:
-                rf.run_stage(key('linear'), lambda: linear_stage(cfg, data, rf, split, key('linear'), device, seed, v))
-            if 'finetune' in stages:
-                rf.run_stage(key('finetune'), lambda: finetune_stage(cfg, data, rf, split, key('finetune'), device, seed, v))
-            if 'distill' in stages and seed in cfg.distilled_seeds():
-                if not rf.done(key('finetune')): raise ValueError(f"no fine-tuned teacher for {f:.0%} labels, seed {seed} in {rf.path}: run the 'finetune' stage first")
-                if cfg.self_distill:
-                    rf.run_stage(key('distill_self'), lambda: distill_stage(cfg, data, rf, key('finetune'), key('distill_self'),
-                                 cfg.teacher_spec(data.n_channels), cfg.tau_self, device, seed, v, split, cfg.distill_init))
-                if cfg.student_depth is not None:
-                    rf.run_stage(key('distill_small'), lambda: distill_stage(cfg, data, rf, key('finetune'), key('distill_small'),
-                                 cfg.student_spec(data.n_channels), cfg.tau_small, device, seed, v, split, 'random'))
+        for seed in cfg.seeds: _seed_stages(cfg, data, rf, sp, f, seed, stages, device)
     rf.metrics['processes'] = distributed_info(pretrain=cfg.pretrain_bs, finetune=cfg.finetune_bs, distill=cfg.distill_bs)
     table, found = write_report(cfg, rf, data)
     return PipelineResult(rf.path, rf.metrics, rf.status, table, found)
+
+# %% ../nbs/09_pipeline.ipynb #78bf93e2
+_REPORT_NAMES = ('markdown_table', 'seed_values', 'summarize', 'results_table', 'common_seed_verdict', 'claims', 'write_report',
+                 'representation_lines')
+
+def __getattr__(name):
+    "The names that moved to `simclr_nb.report` still import from `simclr_nb.pipeline`."
+    if name in _REPORT_NAMES:
+        from simclr_nb import report
+        return getattr(report, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
