@@ -12,7 +12,10 @@ import torch.nn.functional as F
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['LARGE_NUM', 'nt_xent', 'GatherWithGrad', 'nt_xent_distributed', 'check_distributed_nt_xent']
+__all__ = ['NT_XENT_TEMPERATURE', 'LARGE_NUM', 'nt_xent', 'GatherWithGrad', 'nt_xent_distributed', 'check_distributed_nt_xent']
+
+# %% ../nbs/03_losses.ipynb #2a659b3b
+NT_XENT_TEMPERATURE = 0.2  # the kit's default NT-Xent tau: paper 0.1 (ImageNet), 0.5 (CIFAR-10); 0.2 chosen on digits validation (nbs/13)
 
 # %% ../nbs/03_losses.ipynb #d9912fc1
 LARGE_NUM = 1e9  # the official code's mask value (tf2/objective.py)
@@ -30,6 +33,7 @@ def _check_pair(z_a, z_b, temperature):
     if z_a.shape[0] < 1: raise ValueError("nt_xent needs at least one pair of views (N >= 1).")
     if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}.")
 
+# %% ../nbs/03_losses.ipynb #e5a1b016
 def _contrast(a, b, a_all, b_all, labels, temperature, q=None):
     """Both directions of the official loss for local anchors `a`, `b` against all keys `a_all`, `b_all`.
     `labels[i]` is the column of anchor i's positive (and of itself in the aa/bb blocks)."""
@@ -52,9 +56,10 @@ def _norm_queue(queue, like):
         raise ValueError(f"queue must have shape (K, D) with D={like.shape[1]} (the projection size); got {tuple(queue.shape)}.")
     return F.normalize(_as_loss_dtype(queue).to(like.dtype), dim=1)
 
+# %% ../nbs/03_losses.ipynb #3855c046
 def nt_xent(z_a: torch.Tensor, # projections of the first views, (N, D)
             z_b: torch.Tensor, # projections of the second views, (N, D); row i pairs with row i of `z_a`
-            temperature: float = 0.1, # tau: 0.1 for ImageNet v2, 0.5 for CIFAR-10 in the official code
+            temperature: float = NT_XENT_TEMPERATURE, # tau: paper 0.1 (ImageNet), CIFAR-10 recipe 0.5; the kit's 0.2 (see above)
             queue: torch.Tensor | None = None, # optional (K, D) extra negative keys (memory form), normalised here
            ) -> torch.Tensor: # scalar loss
     """NT-Xent as in SimCLRv2's `tf2/objective.py`: L2-normalise, logits `ab`, `aa` (diagonal minus 1e9) for anchors a
@@ -86,7 +91,7 @@ class GatherWithGrad(torch.autograd.Function):
 
 def nt_xent_distributed(z_a: torch.Tensor, # this rank's first-view projections, (n, D)
                         z_b: torch.Tensor, # this rank's second-view projections, (n, D)
-                        temperature: float = 0.1, # tau
+                        temperature: float = NT_XENT_TEMPERATURE, # tau
                         queue: torch.Tensor | None = None, # optional (K, D) extra negatives (same on every rank)
                        ) -> torch.Tensor: # scalar: the loss over this rank's anchors
     """NT-Xent over the global batch: `a` and `b` are gathered from all ranks with a gradient-carrying all-gather and
@@ -126,7 +131,7 @@ def _ddp_check_worker(rank, world_size, tmpdir, temperature):
     finally:
         dist.destroy_process_group()
 
-def check_distributed_nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.1, world_size: int = 2):
+def check_distributed_nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = NT_XENT_TEMPERATURE, world_size: int = 2):
     "Run `nt_xent_distributed` in `world_size` gloo processes; returns (mean of rank losses, grad_a, grad_b) with grads / world_size."
     import torch.multiprocessing as mp
     if z_a.shape[0] % world_size:
