@@ -8,13 +8,14 @@ Docs: https://simclr-nb.github.io/simclr_nb/optim.html.md"""
 # %% ../nbs/04_optim.ipynb #0c3f39b1
 from __future__ import annotations
 import math
+import numpy as np
 import torch
 from fastcore.basics import patch
 from fastai.optimizer import Optimizer
-from fastai.callback.schedule import SchedLin, SchedCos, combine_scheds
+from fastai.callback.schedule import SchedLin, SchedCos, combine_scheds, ParamScheduler
 
 # %% auto #0
-__all__ = ['lars_excluded', 'lars_step', 'LARS', 'scale_lr', 'warmup_cosine']
+__all__ = ['lars_excluded', 'lars_step', 'LARS', 'scale_lr', 'warmup_cosine', 'PeakScheduler', 'WarmupCosine']
 
 # %% ../nbs/04_optim.ipynb #76da24d2
 def lars_excluded(p:torch.Tensor, do_wd:bool=True, exclude_1d:bool=True) -> bool:
@@ -46,12 +47,15 @@ def LARS(params, lr:float, mom:float=0.9, wd:float=1e-4, eta:float=0.001, eps:fl
     return Optimizer(params, [lars_step], lr=lr, mom=mom, wd=wd, eta=eta, eps=eps, exclude_1d=exclude_1d)
 
 # %% ../nbs/04_optim.ipynb #712c71cd
-def scale_lr(base_lr:float, batch_size:int, scaling:str='sqrt') -> float:
-    "SimCLR's learning-rate scaling: `'sqrt'` -> `base_lr*sqrt(B)` (v2 default), `'linear'` -> `base_lr*B/256`."
+def scale_lr(base_lr:float, # the rate per unit of the scaling rule: SimCLRv2 pretrains with 0.1, fine-tunes with 0.005
+             batch_size:int, # the global batch (all processes together)
+             lr_scaling:str='sqrt', # 'sqrt' (SimCLRv2) or 'linear' (SimCLR v1)
+            ) -> float: # the peak learning rate
+    "SimCLR's learning-rate scaling: `'sqrt'` -> `base_lr*sqrt(B)` (v2 default), `'linear'` -> `base_lr*B/256` (v1)."
     if batch_size < 1: raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-    if scaling == 'sqrt': return base_lr * math.sqrt(batch_size)
-    if scaling == 'linear': return base_lr * batch_size / 256
-    raise ValueError(f"Unknown lr scaling {scaling!r}: use 'sqrt' (lr*sqrt(B)) or 'linear' (lr*B/256)")
+    if lr_scaling == 'sqrt': return base_lr * math.sqrt(batch_size)
+    if lr_scaling == 'linear': return base_lr * batch_size / 256
+    raise ValueError(f"Unknown lr_scaling {lr_scaling!r}: use 'sqrt' (lr*sqrt(B)) or 'linear' (lr*B/256)")
 
 # %% ../nbs/04_optim.ipynb #c1e93d92
 def warmup_cosine(lr_max, warmup_frac:float=0.05):
@@ -59,3 +63,26 @@ def warmup_cosine(lr_max, warmup_frac:float=0.05):
     if not 0 <= warmup_frac < 1: raise ValueError(f"warmup_frac must be in [0, 1), got {warmup_frac}")
     if warmup_frac == 0: return SchedCos(lr_max, 0.)
     return combine_scheds([warmup_frac, 1. - warmup_frac], [SchedLin(0., lr_max), SchedCos(lr_max, 0.)])
+
+# %% ../nbs/04_optim.ipynb #0854e3ba
+class PeakScheduler(ParamScheduler):
+    "A `ParamScheduler` making its schedules `make_scheds(peak_lr)` at each `before_fit` from the rate the fit starts with; it stands aside for another scheduler in the fit."
+    def __init__(self, make_scheds): # peak lr (a float, or an array: one per parameter group) -> {'lr': sched, ...}
+        self.make_scheds = make_scheds
+        super().__init__({})
+
+    def before_fit(self):
+        others = [cb for cb in self.learn.cbs if isinstance(cb, ParamScheduler) and cb is not self]   # e.g. `lr_find`, `fit_one_cycle`
+        if self.opt is None or others: self.scheds = {}; return super().before_fit()   # (`validate` runs `before_fit` too)
+        peaks = [h['lr'] for h in self.opt.hypers]   # what `Learner.fit` set just before this event: its `lr` or `learn.lr`
+        self.scheds = self.make_scheds(peaks[0] if len(set(peaks)) == 1 else np.array(peaks))
+        super().before_fit()
+
+class WarmupCosine(PeakScheduler):
+    "SimCLR's schedule for every `fit` of a `Learner`: linear warm-up from 0 over `warmup_frac` of the fit, then cosine to 0, peaking at the rate the fit starts with."
+    def __init__(self, warmup_frac:float=0.05): # SimCLRv2: 5% of the epochs (official `WarmUpAndCosineDecay`)
+        warmup_cosine(1., warmup_frac)   # refuses a bad warmup_frac now, not at fit time
+        self.warmup_frac = warmup_frac
+        super().__init__(self._scheds)
+    def _scheds(self, peak): return {'lr': warmup_cosine(peak, self.warmup_frac)}
+    def __repr__(self): return f"WarmupCosine(warmup_frac={self.warmup_frac})"
