@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.metrics import accuracy
-from fastai.callback.schedule import ParamScheduler
+from fastcore.basics import patch
 from .augment import AugmentBatch, CropFlip, to_float, resize_to
-from .optim import LARS, scale_lr, warmup_cosine
+from .optim import LARS, scale_lr, WarmupCosine
 from .precision import precision_callbacks, autocast_context
+from .distributed import global_batch_size
 
 # %% auto #0
 __all__ = ['distill_loss', 'DistillLoss', 'check_distill_pair', 'DistillCallback', 'distill_learner']
@@ -106,26 +107,30 @@ class DistillCallback(Callback):
         with torch.no_grad(), autocast_context(self.learn): teacher_logits = self.teacher(*self.learn.xb)
         self.learn.yb = (teacher_logits.float(),)
 
-    def _next_labeled(self):
-        if self._labeled_it is None: self._labeled_it = iter(self.labeled_dl)
-        try: b = next(self._labeled_it)
-        except StopIteration:
-            self._labeled_it = iter(self.labeled_dl); b = next(self._labeled_it)
-        x, y = b[0], b[1]
-        device = self.learn.xb[0].device
-        x, y = x.to(device), y.to(device)
-        if self.labeled_tfm is None: return resize_to(to_float(x), self.learn.xb[0].shape[-1]), y
-        return self.labeled_tfm(x), y
+# %% ../nbs/08_distill.ipynb #b7d0a61f
+@patch
+def _next_labeled(self:DistillCallback):
+    "The next labeled batch (cycling through `labeled_dl`), on the student's device, augmented by `labeled_tfm`."
+    if self._labeled_it is None: self._labeled_it = iter(self.labeled_dl)
+    try: b = next(self._labeled_it)
+    except StopIteration:
+        self._labeled_it = iter(self.labeled_dl); b = next(self._labeled_it)
+    x, y = b[0], b[1]
+    device = self.learn.xb[0].device
+    x, y = x.to(device), y.to(device)
+    if self.labeled_tfm is None: return resize_to(to_float(x), self.learn.xb[0].shape[-1]), y
+    return self.labeled_tfm(x), y
 
-    def after_loss(self):
-        if not self.training or self.alpha == 1: return
-        x, y = self._next_labeled()
-        label_loss = F.cross_entropy(self.learn.model(x), y)
-        self.learn.loss_grad = (1 - self.alpha) * label_loss + self.alpha * self.learn.loss_grad
-        self.learn.loss = self.learn.loss_grad.clone()
+@patch
+def after_loss(self:DistillCallback):
+    "Mix the label loss in: `(1 - alpha) * label_loss + alpha * distill_loss` (paper, section 2)."
+    if not self.training or self.alpha == 1: return
+    x, y = self._next_labeled()
+    label_loss = F.cross_entropy(self.learn.model(x), y)
+    self.learn.loss_grad = (1 - self.alpha) * label_loss + self.alpha * self.learn.loss_grad
+    self.learn.loss = self.learn.loss_grad.clone()
 
 # %% ../nbs/08_distill.ipynb #2fa0920e
-from .distributed import global_batch_size
 def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)` (or `(x, y)`, labels ignored), valid = test `(x, y)`
                     student: nn.Module,        # a new `ClassifierNet` (same or smaller encoder), no projection head
                     teacher: nn.Module,        # the fine-tuned `FineTuneNet`; frozen, eval mode
@@ -134,11 +139,11 @@ def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)` (
                     alpha: float = 1.0,        # 1: unlabeled data only (paper default); < 1 mixes in a label loss
                     labeled_dl=None,           # labeled `(x, y)` batches, needed when alpha < 1 (e.g. `labeled_dls(...).train`)
                     scale_by_tau2: bool = False, # multiply the loss by tau**2 (official colab)
-                    lr: float | None = None,   # default `base_lr * sqrt(B)` (pretraining rule)
+                    lr: float | None = None,   # peak rate; default `scale_lr(base_lr, B, lr_scaling)` (pretraining rule)
                     base_lr: float = 0.1,      # pretraining's base learning rate
-                    lr_scaling: str = 'sqrt',
+                    lr_scaling: str = 'sqrt',  # 'sqrt' (v2) or 'linear' (v1: B / 256)
                     wd: float = 1e-4,          # pretraining's weight decay (BN/bias excluded by LARS)
-                    warmup_frac: float = 0.05, # fraction of training spent warming up (pretraining: 5% of epochs)
+                    warmup_frac: float = 0.05, # warm-up fraction of every fit, then cosine to 0 (`WarmupCosine`; pretraining: 5%)
                     train_tfm=None,            # augmentation of the uint8 batch, shared by teacher and student; default `CropFlip(size)`
                     precision: str = 'fp32',   # 'fp32', 'bf16' or 'auto' (`simclr_nb.precision`): student and teacher forward passes
                     cbs=None,                  # more fastai callbacks
@@ -150,6 +155,6 @@ def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)` (
     train_tfm = CropFlip(size) if train_tfm is None else train_tfm
     cbs = [AugmentBatch(train_tfm, valid_size=size),
            DistillCallback(teacher, tau=tau, alpha=alpha, labeled_dl=labeled_dl, labeled_tfm=train_tfm, scale_by_tau2=scale_by_tau2),
-           ParamScheduler({'lr': warmup_cosine(lr, warmup_frac)})] + precision_callbacks(precision, getattr(dls, 'device', None)) + list(cbs or [])
+           WarmupCosine(warmup_frac)] + precision_callbacks(precision, getattr(dls, 'device', None)) + list(cbs or [])
     return Learner(dls, student, loss_func=DistillLoss(tau, scale_by_tau2), opt_func=LARS, lr=lr, wd=wd,
                    metrics=accuracy, cbs=cbs, **kwargs)
