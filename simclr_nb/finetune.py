@@ -13,27 +13,28 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastai.learner import Learner
 from fastai.callback.core import Callback
-from fastai.callback.schedule import ParamScheduler, combined_cos
+from fastai.callback.schedule import combined_cos
 from fastai.optimizer import Adam
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from .models import FineTuneNet, ProjectionHead, build_encoder
 from .augment import AugmentBatch, CropFlip, TranslateFlip
-from .optim import LARS, scale_lr, warmup_cosine
+from .optim import LARS, scale_lr, PeakScheduler, WarmupCosine
 from .evaluate import extract_features
 from .precision import precision_callbacks
+from .distributed import global_batch_size
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'SCHEDULES', 'finetune_epochs', 'LARSExclude', 'finetune_learner', 'supervised_learner', 'LinearEval',
-           'linear_eval']
+__all__ = ['OPTIMIZERS', 'SCHEDULES', 'paper_finetune_epochs', 'LARSExclude', 'one_cycle_scheds', 'finetune_learner',
+           'supervised_learner', 'LinearEval', 'linear_eval']
 
 # %% ../nbs/07_finetune.ipynb #c6fd3f0a
-def finetune_epochs(fraction: float,            # labeled fraction of the training set, in (0, 1]
-                    n_labeled: int | None = None, # size of the labeled subset (to count steps)
-                    bs: int | None = None,        # batch size (capped at n_labeled; the last partial batch is dropped)
-                    min_steps: int = 300,         # at least this many optimiser steps (small data)
-                   ) -> int:
-    "Epochs to fine-tune for: the paper's 60 (1% labels) / 30 (10%), raised to give at least `min_steps` steps."
+def paper_finetune_epochs(fraction: float,      # labeled fraction of the training set, in (0, 1]
+                          n_labeled: int | None = None, # size of the labeled subset (to count steps)
+                          bs: int | None = None,        # batch size (capped at n_labeled; the last partial batch is dropped)
+                          min_steps: int = 300,         # at least this many optimiser steps (small data)
+                         ) -> int:
+    "Epochs to fine-tune for by the paper's rule, 60 (1% labels) / 30 (10%), raised to give at least `min_steps` steps."
     if not 0 < fraction <= 1: raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     f = min(max(fraction, 0.01), 0.1)
     epochs = round(60 - 30 * math.log10(f / 0.01))   # 60 at 1%, 30 at 10%
@@ -54,11 +55,12 @@ class LARSExclude(Callback):
             if id(p) in excluded: state['do_wd'] = False
 
 # %% ../nbs/07_finetune.ipynb #7e1f33af
-from .distributed import global_batch_size
-def _batch_size(dls): return global_batch_size(dls.train)  # all processes' batch under a launcher
-
 OPTIMIZERS = ('lars', 'adam')
 SCHEDULES = ('cosine', 'one_cycle', 'constant')
+
+def one_cycle_scheds(lr):
+    "fastai's `fit_one_cycle` schedules for a peak `lr`: warm up over 25% from lr/25, cosine down to lr/1e5; momentum 0.95 -> 0.85 -> 0.95."
+    return {'lr': combined_cos(0.25, lr / 25, lr, lr / 1e5), 'mom': combined_cos(0.25, 0.95, 0.85, 0.95)}
 
 def finetune_learner(dls,                       # `labeled_dls`: train (x, y) on the labeled subset, valid = test split
                      model: nn.Module,          # `FineTuneNet` (pretrained encoder + head layers + zero-init classifier)
@@ -67,7 +69,7 @@ def finetune_learner(dls,                       # `labeled_dls`: train (x, y) on
                      wd: float = 0.,            # the official fine-tuning uses no weight decay
                      base_lr: float = 0.005,    # the official `learning_rate` for fine-tuning, scaled by `lr_scaling`
                      lr_scaling: str = 'sqrt',  # 'sqrt' (v2) or 'linear' (B/256); LARS only
-                     schedule: str = 'cosine',  # 'cosine': no warm-up, cosine decay to 0 (official); 'one_cycle' (fastai); 'constant'
+                     schedule: str = 'cosine',  # 'cosine': no warm-up, cosine to 0 (official); 'one_cycle' (fastai); 'constant'; attached: a plain `fit` follows it
                      opt: str = 'lars',         # 'lars' (official) or 'adam' (fastai's Adam with decoupled weight decay, i.e. AdamW)
                      exclude_classifier: bool = True, # keep the new classifier out of LARS adaptation/decay (official)
                      train_tfm=None,            # training augmentation on the uint8 batch; default `CropFlip(size)` (official crop+flip)
@@ -78,13 +80,12 @@ def finetune_learner(dls,                       # `labeled_dls`: train (x, y) on
     "A fastai `Learner` fine-tuning the whole network with cross-entropy, crop+flip, LARS, no weight decay (SimCLRv2)."
     if schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {schedule!r}")
     if opt not in OPTIMIZERS: raise ValueError(f"opt must be one of {', '.join(OPTIMIZERS)}; got {opt!r}")
-    if lr is None: lr = scale_lr(base_lr, _batch_size(dls), lr_scaling) if opt == 'lars' else base_lr
+    if lr is None: lr = scale_lr(base_lr, global_batch_size(dls.train), lr_scaling) if opt == 'lars' else base_lr
     train_tfm = CropFlip(size) if train_tfm is None else train_tfm
     cbs = ([AugmentBatch(train_tfm, valid_size=size)] + ([LARSExclude()] if exclude_classifier and opt == 'lars' else [])
            + precision_callbacks(precision, getattr(dls, 'device', None)) + list(cbs or []))
-    if schedule == 'cosine': cbs.append(ParamScheduler({'lr': warmup_cosine(lr, 0.)}))
-    if schedule == 'one_cycle':   # fastai's fit_one_cycle: warm up over 25%, cosine down to lr/1e5; momentum 0.95 -> 0.85 -> 0.95
-        cbs.append(ParamScheduler({'lr': combined_cos(0.25, lr / 25, lr, lr / 1e5), 'mom': combined_cos(0.25, 0.95, 0.85, 0.95)}))
+    if schedule == 'cosine': cbs.append(WarmupCosine(0.))
+    if schedule == 'one_cycle': cbs.append(PeakScheduler(one_cycle_scheds))
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=LARS if opt == 'lars' else Adam, lr=lr, wd=wd,
                    metrics=accuracy, cbs=cbs, **kwargs)
 
@@ -135,6 +136,7 @@ def _fit_logistic(feats, y, n_classes, wd, max_iter):
     opt.step(closure)
     return lin
 
+# %% ../nbs/07_finetune.ipynb #3b15649f
 def linear_eval(encoder: nn.Module,          # the (pretrained) encoder: images -> (N, D) features; left unchanged
                 train_x: torch.Tensor,       # labeled images, uint8 (N, C, H, W)
                 train_y: torch.Tensor,       # their labels
