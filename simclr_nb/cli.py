@@ -12,7 +12,7 @@ from fastcore.script import call_parse, parse_cli, CliError
 
 # %% auto #0
 __all__ = ['RUN_OPTIONS', 'STAGE_COMMANDS', 'COMMANDS', 'POSITIONAL', 'HELP', 'ARGV_COMMANDS', 'data_cmd', 'run_parser',
-           'run_summary', 'run_cmd', 'evaluate_cmd', 'CliExit', 'explain', 'torch_oom', 'main', 'run_command']
+           'run_cmd', 'evaluate_cmd', 'CliExit', 'explain', 'torch_oom', 'main', 'run_command']
 
 # %% ../nbs/10_cli.ipynb #1b678aa3
 @call_parse(pos=['name'])
@@ -42,7 +42,7 @@ def data_cmd(
     print(f"wrote {png}")
     return table
 
-# %% ../nbs/10_cli.ipynb #561027e7
+# %% ../nbs/10_cli.ipynb #a8fa0cbb
 RUN_OPTIONS = (('--out', dict(type=str, default='runs/demo', help='output folder (default: runs/demo)')),
                ('--config', dict(type=str, default=None, help="start from this config.json (options given here override it)")),
                ('--force', dict(action='store_true', help='retrain finished stages; earlier results are moved to out/previous-*, never deleted')),
@@ -51,16 +51,17 @@ RUN_OPTIONS = (('--out', dict(type=str, default='runs/demo', help='output folder
                                  help='comma-separated stages to run (default: all)')),
                ('--verbose', dict(action='store_true', help="fastai's progress bars and epoch tables for every fit (default: one line per stage; every epoch is in metrics.json)")))
 
+STAGE_COMMANDS = {'pretrain': ('pretrain',), 'finetune': ('supervised', 'linear', 'finetune'), 'distill': ('distill',)}
+
+# %% ../nbs/10_cli.ipynb #15e9ba56
 def _fractions(s):
     try: return tuple(float(f) for f in str(s).strip('()[] ').split(',') if f.strip())
     except ValueError: raise CliError(f"--label-fractions must be comma-separated numbers like 0.01,0.1; got {s!r}") from None
 
 def _seeds(s):
-    try: seeds = tuple(int(t) for t in str(s).strip('()[] ').replace(',', ' ').split())
-    except ValueError: raise CliError(f"--seeds must be comma-separated whole numbers like 0,1,2; got {s!r}") from None
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise CliError(f"--seeds must be distinct whole numbers >= 0, at least one (3 or more for a spread), like 0,1,2; got {s!r}")
-    return seeds
+    from simclr_nb.pipeline import parse_seeds
+    try: return parse_seeds(s, '--seeds')
+    except ValueError as e: raise CliError(str(e)) from None
 
 def _precision(s):
     from simclr_nb.precision import PRECISIONS
@@ -74,6 +75,7 @@ def _valid_fraction(s):
         raise CliError(f"--valid-fraction must be a number in [0, 1), e.g. 0.1 to hold out 10% of the training images (0: none); got {s!r}")
     return v
 
+# %% ../nbs/10_cli.ipynb #1433e6ec
 def run_parser(prog='simclr-nb run', description=None):
     "The argparse parser of `simclr-nb run`: every `PipelineConfig` field plus the run options."
     from fastcore.script import anno_parser
@@ -90,23 +92,7 @@ def run_parser(prog='simclr-nb run', description=None):
     for flag, kw in RUN_OPTIONS: p.add_argument(flag, **kw)
     return p
 
-def run_summary(res, cfg) -> str:
-    "What `simclr-nb run` prints at the end: test accuracy as mean ± std over the seeds (`res.table`) and the verdict on each claim (`res.claims`)."
-    seeds = ', '.join(str(s) for s in cfg.seeds)
-    lines = []
-    if 'pretrain' in res.metrics:
-        p = res.metrics['pretrain']
-        lines += [f"Pretraining (seed {cfg.seed}): {p.get('epochs')} epochs, final NT-Xent {p['final_loss']:.3f}, "
-                  f"kNN accuracy on the {p.get('knn_on', 'test')} images {100 * p['knn_accuracy']:.1f}%", '']
-    if len(res.table):
-        lines += [f"Test accuracy (%), mean ± std over seeds {seeds}:", '', res.table.to_string(), '']
-    else: lines += ["(no test accuracies yet: the finetune stage has not run)", '']
-    if res.claims:
-        lines += ["Claims (one holds only when its difference exceeds 2 standard errors over the seeds):"]
-        lines += [f"- {c['claim']}, {c['fraction']:.1%} labels: {c['text']}" for c in res.claims] + ['']
-    lines += [f"Full report: {Path(res.path)/'report.md'}"]
-    return '\n'.join(lines)
-
+# %% ../nbs/10_cli.ipynb #6a70bf82
 def run_cmd(args=None, prog='simclr-nb run', stages=None, description=None):
     "Run the SimCLRv2 pipeline from command-line `args` and print its summary; returns the `PipelineResult`."
     import dataclasses
@@ -135,10 +121,9 @@ def run_cmd(args=None, prog='simclr-nb run', stages=None, description=None):
         cfg = PipelineConfig.from_dict(d).validate()
         res = run_pipeline(cfg, run['out'], force=run['force'], device=run['device'], stages=stage_list, progress=run['verbose'])
     except (ValueError, FileNotFoundError) as e: raise CliError(str(e)) from e
+    from simclr_nb.report import run_summary
     print(); print(run_summary(res, cfg))
     return res
-
-STAGE_COMMANDS = {'pretrain': ('pretrain',), 'finetune': ('supervised', 'linear', 'finetune'), 'distill': ('distill',)}
 
 # %% ../nbs/10_cli.ipynb #e7bf1047
 @call_parse(pos=['checkpoint'])
@@ -171,7 +156,7 @@ def evaluate_cmd(
     print(f"{ck_path}: {ck.get('stage')} model, test accuracy on {data.name}: {100 * acc:.2f}% ({len(data.test_x)} images)")
     return acc
 
-# %% ../nbs/10_cli.ipynb #fbadbb8e
+# %% ../nbs/10_cli.ipynb #ba3b74af
 COMMANDS = {'run': run_cmd, 'pretrain': run_cmd, 'finetune': run_cmd, 'distill': run_cmd, 'evaluate': evaluate_cmd, 'data': data_cmd}
 POSITIONAL = {'data_cmd': ['name'], 'evaluate_cmd': ['checkpoint']}  # arguments given without --flag, e.g. `simclr-nb data digits`
 HELP = {'run': 'Run all stages (pretrain, baselines, fine-tune, distill) and write the report.',
@@ -181,6 +166,7 @@ HELP = {'run': 'Run all stages (pretrain, baselines, fine-tune, distill) and wri
         'import-official': 'Convert a released SimCLRv2 TF checkpoint into a kit checkpoint (simclr_nb.official).'}
 ARGV_COMMANDS = {'predict': 'simclr_nb.predict:predict_cmd', 'import-official': 'simclr_nb.official:import_official_cmd'}  # argparse commands of other modules, imported when used
 
+# %% ../nbs/10_cli.ipynb #f0b922b5
 class CliExit(SystemExit):
     "How a command ends on an error: `message` (already printed on stderr) and exit `status` (2 bad input, 1 failure, 130 Ctrl-C)."
     def __init__(self, message, status=2): super().__init__(status); self.message = message
@@ -208,6 +194,7 @@ def torch_oom():
     mod = sys.modules.get('torch')
     return getattr(mod, 'OutOfMemoryError', MemoryError) if mod is not None else MemoryError
 
+# %% ../nbs/10_cli.ipynb #42c6d445
 def main(argv=None):
     "Entry point of the `simclr-nb` console script: `simclr-nb <command> [options]`; errors end in one paragraph and an exit status."
     argv = list(sys.argv[1:] if argv is None else argv)
