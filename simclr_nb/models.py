@@ -1,5 +1,5 @@
-"""SimCLRv2 ResNet encoders (depth x width x selective kernels), the 3-layer projection head, the three networks
-(contrastive, fine-tune, classifier), encoder specs as plain dicts, and checkpoints.
+"""The networks of SimCLRv2: ResNet encoders (depth x width x selective kernels) built from plain-dict specs, the
+3-layer projection head, the contrastive, fine-tuning and classifier networks around them, and their checkpoints.
 
 Docs: https://simclr-nb.github.io/simclr_nb/models.html.md"""
 
@@ -103,7 +103,7 @@ class Bottleneck(nn.Module):
 
     def forward(self, x): return F.relu(self.residual(x) + self.shortcut(x))
 
-# %% ../nbs/01_models.ipynb #4e9fc768
+# %% ../nbs/01_models.ipynb #2a83d63b
 RESNET_STAGES = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)),
                  50: (Bottleneck, (3, 4, 6, 3)), 101: (Bottleneck, (3, 4, 23, 3)), 152: (Bottleneck, (3, 8, 36, 3))}
 
@@ -115,6 +115,17 @@ def _channels(base: int, width: float) -> int:
                          f"numbers > 0: choose a width w with {base}*w a positive integer (e.g. 0.25, 0.5, 1, 2, 3)")
     return int(round(c))
 
+def _stem(in_channels: int, width: float, sk: bool, small_images: bool) -> nn.Module:
+    "The stem: one 3x3 conv for small images (official `cifar_stem`), else the deep stem with SK, else 7x7 stride 2; the last two end in a max-pool"
+    stem_width = _channels(64, width)
+    if small_images: return conv_bn(in_channels, stem_width, 3, stride=1)
+    if sk:
+        half = _channels(32, width)
+        return nn.Sequential(conv_bn(in_channels, half, 3, stride=2), conv_bn(half, half, 3),
+                             conv_bn(half, stem_width, 3), nn.MaxPool2d(3, 2, padding=1))
+    return nn.Sequential(conv_bn(in_channels, stem_width, 7, stride=2), nn.MaxPool2d(3, 2, padding=1))
+
+# %% ../nbs/01_models.ipynb #da9523fe
 class SimCLRv2ResNet(nn.Module):
     "SimCLRv2 ResNet encoder (official `tf2/resnet.py`): float images (B, C, H, W) in [0, 1] -> pooled features (B, num_features)."
     def __init__(self, depth: int = 50, width: float = 1, sk: bool = False, small_images: bool = False, in_channels: int = 3):
@@ -130,16 +141,8 @@ class SimCLRv2ResNet(nn.Module):
             raise ValueError(f"sk=True needs a bottleneck ResNet (depth 50, 101 or 152), got depth={depth}: selective "
                              "kernels are defined only for bottleneck blocks (paper and official tf2/resnet.py)")
         self.spec = dict(depth=depth, width=width, sk=bool(sk), small_images=bool(small_images), in_channels=in_channels)
-        stem_width = _channels(64, width)
-        if small_images:
-            self.stem = conv_bn(in_channels, stem_width, 3, stride=1)
-        elif sk:
-            half = _channels(32, width)
-            self.stem = nn.Sequential(conv_bn(in_channels, half, 3, stride=2), conv_bn(half, half, 3),
-                                      conv_bn(half, stem_width, 3), nn.MaxPool2d(3, 2, padding=1))
-        else:
-            self.stem = nn.Sequential(conv_bn(in_channels, stem_width, 7, stride=2), nn.MaxPool2d(3, 2, padding=1))
-        ni = stem_width
+        self.stem = _stem(in_channels, width, sk, small_images)
+        ni = _channels(64, width)
         for i, (base, n, stride) in enumerate(zip((64, 128, 256, 512), counts, (1, 2, 2, 2))):
             nf = _channels(base, width)
             extra = dict(sk=sk) if block is Bottleneck else dict(resnet_d=sk)
@@ -169,7 +172,7 @@ def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     "Number of parameter elements of `module` (buffers such as BN running stats excluded); works on the meta device."
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
-# %% ../nbs/01_models.ipynb #e50d720e
+# %% ../nbs/01_models.ipynb #7449a1ae
 class BatchNorm1dNoShift(nn.BatchNorm1d):
     "BatchNorm1d with a learned scale but no shift (official `center=False`): only gamma is a parameter."
     def __init__(self, nf: int):
@@ -181,6 +184,7 @@ def _linear_no_bias(ni, nf):
     nn.init.normal_(lin.weight, std=0.01)  # official LinearLayer: RandomNormal(stddev=0.01)
     return lin
 
+# %% ../nbs/01_models.ipynb #3302950b
 class ProjectionHead(nn.Module):
     "SimCLRv2 projection head: (n_layers-1) x [Linear(d,d) -> BN -> ReLU], then Linear(d,out_dim) -> BN without shift."
     def __init__(self, in_dim: int, n_layers: int = 3, out_dim: int = 128):
@@ -280,7 +284,7 @@ def build_encoder(spec: dict) -> nn.Module:
         if not isinstance(spec.get(k, False), bool): raise ValueError(f"'{k}' must be True or False, got {spec[k]!r}")
     return simclrv2_resnet(**{**RESNET_SPEC_KEYS, **spec})
 
-# %% ../nbs/01_models.ipynb #20eb62eb
+# %% ../nbs/01_models.ipynb #e983b836
 class ContrastiveNet(nn.Module):
     "Pretraining network: encoder -> projection head; `forward` gives z, `encode_and_project` gives (h, z)."
     def __init__(self, encoder: nn.Module, head: ProjectionHead):
@@ -294,6 +298,7 @@ class ContrastiveNet(nn.Module):
         return h, self.head(h)
     def forward(self, x): return self.head(self.encoder(x))
 
+# %% ../nbs/01_models.ipynb #8b809188
 def _linear_classifier(d, n_classes, zero_init):
     lin = nn.Linear(d, n_classes, bias=True)
     if zero_init: nn.init.zeros_(lin.weight)
@@ -320,6 +325,7 @@ class FineTuneNet(nn.Module):
         return self.head_layers(self.encoder(x))
     def forward(self, x): return self.classifier(self.features(x))
 
+# %% ../nbs/01_models.ipynb #f1411bce
 class ClassifierNet(nn.Module):
     "Encoder -> linear classifier (N(0, 0.01) init, zero bias): distillation student and supervised baseline."
     def __init__(self, encoder: nn.Module, n_classes: int):
@@ -330,7 +336,7 @@ class ClassifierNet(nn.Module):
     def spec(self): return getattr(self.encoder, 'spec', None)
     def forward(self, x): return self.classifier(self.encoder(x))
 
-# %% ../nbs/01_models.ipynb #9e79922e
+# %% ../nbs/01_models.ipynb #6fe228ec
 CHECKPOINT_FORMAT = 'simclr_nb/1'
 
 def _check_plain(value, where):
@@ -346,6 +352,7 @@ def _check_plain(value, where):
     raise ValueError(f"checkpoint value {where} is a {type(value).__name__}; only None, bool, int, float, str, "
                      "tensors and lists/tuples/dicts of them can be stored (convert it, e.g. with dataclasses.asdict)")
 
+# %% ../nbs/01_models.ipynb #c799fd02
 def save_checkpoint(path, model, spec: dict | None = None, **meta) -> Path:
     "Save `model` (a module or a state dict) with its encoder `spec` and plain-type `meta` as a `simclr_nb/1` checkpoint."
     if isinstance(model, nn.Module):
