@@ -1,5 +1,6 @@
-"""How good is a representation? Extract the encoder's features for labeled and test images and classify the test
-images by a weighted vote of their nearest labeled neighbours -- no training needed, so it can run every epoch.
+"""Measure a representation and judge a result: the encoder's features, a weighted kNN vote of labeled neighbours
+(no training needed, so it can run every epoch), accuracy, pictures of the embedding, and -- for results over
+seeds -- `Spread` and the one `verdict`.
 
 Docs: https://simclr-nb.github.io/simclr_nb/evaluate.html.md"""
 
@@ -267,7 +268,7 @@ def spread(values) -> Spread:
     if isinstance(values, dict): return Spread(dict(values))
     return Spread(dict(enumerate(values)))
 
-# %% ../nbs/05_evaluate.ipynb #8c9769af
+# %% ../nbs/05_evaluate.ipynb #37cc053f
 VERDICTS = ('holds', 'does not hold', 'not resolved')
 
 @dataclass
@@ -287,6 +288,7 @@ class Verdict:
         return dict(outcome=self.outcome, difference=self.difference, se=None if math.isnan(self.se) else self.se,
                     margin=self.margin, paired=self.paired, n=self.n, text=str(self))
 
+# %% ../nbs/05_evaluate.ipynb #1efa0350
 def verdict(a, b=0., margin:float=0., k:float=2., paired:bool|None=None) -> Verdict:
     """Does `a` beat `b + margin`? `a`, `b`: values over seeds (`{seed: value}`, lists or `Spread`s; `b` may be a number).
     Paired (per-seed differences) when both are dicts over the same >= 2 seeds, unless `paired=False`. The claim holds
