@@ -61,7 +61,8 @@ from simclr_nb.data import ImageData, load_dataset, unlabeled_dls
 from simclr_nb.losses import nt_xent
 from simclr_nb.models import simclrv2_resnet, ProjectionHead, ContrastiveNet, count_parameters
 from simclr_nb.optim import LARS
-from simclr_nb.pretrain import pretrain_learner, fit_pretrain, glibc_keep_freed_memory
+from simclr_nb.pretrain import pretrain_learner, fit_pretrain
+from simclr_nb.cputune import glibc_keep_freed_memory
 from simclr_nb.precision import resolve_precision, cpu_has_native_bf16
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -8,7 +8,7 @@ Docs: https://simclr-nb.github.io/simclr_nb/pretrain.html.md"""
 
 # %% ../nbs/06_pretrain.ipynb #b3edff4e
 from __future__ import annotations
-import copy, ctypes, math, sys, warnings
+import copy, math, warnings
 from pathlib import Path
 from functools import partial
 import numpy as np
@@ -17,25 +17,25 @@ import torch.nn as nn
 import matplotlib.pyplot as plt
 from fastai.learner import Learner, ValueMetric
 from fastai.callback.core import Callback
-from fastai.callback.schedule import ParamScheduler
+from fastcore.basics import patch
 from fastcore.foundation import L
-from .losses import nt_xent
-from .optim import LARS, warmup_cosine, scale_lr
+from .losses import nt_xent, nt_xent_distributed, NT_XENT_TEMPERATURE
+from .optim import LARS, WarmupCosine, scale_lr
 from .evaluate import extract_features, knn_accuracy
 from .precision import precision_callbacks
+from .distributed import gather_cat, gathered_features, global_batch_size
+from .cputune import channels_last_hazards, check_channels_last, KeepFreedMemory, glibc_keep_freed_memory, _glibc
 from .checkpoint import (CheckpointCallback, SkipDoneEpochs, RestoringLearner, StopOnNonFinite, StopBetweenSteps,
                                   resume_callbacks, last_checkpoint, load_training_checkpoint)
 
 # %% auto #0
-__all__ = ['NTXentLoss', 'channels_last_hazards', 'check_channels_last', 'SimCLRCallback', 'KeyQueue', 'ema_update',
-           'MemoryCallback', 'KNNMonitor', 'glibc_keep_freed_memory', 'KeepFreedMemory', 'pretrain_learner',
+__all__ = ['NTXentLoss', 'SimCLRCallback', 'KeyQueue', 'ema_update', 'MemoryCallback', 'KNNMonitor', 'pretrain_learner',
            'fit_pretrain', 'pretrain_history', 'plot_pretrain']
 
 # %% ../nbs/06_pretrain.ipynb #04299c5d
-from .losses import nt_xent_distributed
 class NTXentLoss:
     "fastai loss: split the projections of the concatenated 2B views in halves and apply `nt_xent` (official SimCLR loss), over every process's views under a launcher."
-    def __init__(self, temperature:float=0.1):
+    def __init__(self, temperature:float=NT_XENT_TEMPERATURE): # tau; the kit's default, see `simclr_nb.losses`
         if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature, self.queue, self.reduction = temperature, None, 'mean'
 
@@ -52,24 +52,11 @@ class NTXentLoss:
 def _fork_devices(device):
     return [device] if torch.device(device).type == 'cuda' else []
 
-def channels_last_hazards(model:nn.Module, min_channels:int=16) -> list:
-    "Names of `model`'s 1x1 strided convolutions with fewer than `min_channels` input channels per group: oneDNN's CPU backward for them corrupts memory in channels-last (oneDNN#6035)."
-    return [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)
-            and m.stride != (1, 1) and m.in_channels // m.groups < min_channels]
-
-def check_channels_last(model:nn.Module, device='cpu'):
-    "Raise a ValueError if training `model` channels-last on `device` would hit oneDNN#6035 (a CPU only bug)."
-    if torch.device(device).type != 'cpu': return
-    bad = channels_last_hazards(model)
-    if bad: raise ValueError(f"channels_last=True on the CPU, but {', '.join(bad)} are 1x1 stride-2 convolutions with fewer "
-                             "than 16 input channels: oneDNN's backward pass for them writes past its buffer and corrupts memory "
-                             "(uxlfoundation/oneDNN#6035). Use channels_last=False, or a wider model (width >= 0.25 for a basic-block ResNet).")
-
 class SimCLRCallback(Callback):
     "Two augmented views per image, one forward over the concatenated 2B views, NT-Xent loss (SimCLR / official code)."
     order = 5  # after TrainEvalCallback, before MixedPrecision's autocast (10)
-    def __init__(self, aug, temperature:float=0.1, valid_seed:int|None=0,
-                 channels_last:bool=False): # model and views in torch.channels_last (NHWC) memory layout
+    def __init__(self, aug, temperature:float=NT_XENT_TEMPERATURE, valid_seed:int|None=0,
+                 channels_last:bool=False): # model and views in torch.channels_last (NHWC) memory layout (see `simclr_nb.cputune`)
         if not hasattr(aug, 'two_views'): raise ValueError(f"aug must have a `two_views(x_uint8)` method (e.g. SimCLRAugment); got {type(aug).__name__}")
         self.aug, self.valid_seed, self.loss_func = aug, valid_seed, NTXentLoss(temperature)
         self.channels_last, self._rng = channels_last, None
@@ -136,13 +123,13 @@ class KeyQueue:
         self.keys = sd['keys'].to(self.keys.device); self.ptr, self.filled = int(sd['ptr']), int(sd['filled'])
 
 # %% ../nbs/06_pretrain.ipynb #cf68c7a4
-from .distributed import gather_cat
 @torch.no_grad()
 def ema_update(ema:nn.Module, online:nn.Module, momentum:float=0.999):
     "MoCo momentum update: `ema_param = m*ema_param + (1-m)*param`; buffers (BN statistics) are copied."
     for pe, p in zip(ema.parameters(), online.parameters()): pe.mul_(momentum).add_(p.detach(), alpha=1 - momentum)
     for be, b in zip(ema.buffers(), online.buffers()): be.copy_(b)
 
+# %% ../nbs/06_pretrain.ipynb #fd6d8294
 class MemoryCallback(Callback):
     "SimCLRv2's memory (paper): EMA(`momentum`) copy of encoder+head gives keys of the second views; a FIFO queue of `queue_size` keys adds negatives."
     order = 6  # after SimCLRCallback (which builds the views)
@@ -177,27 +164,33 @@ class MemoryCallback(Callback):
         if self.training and self._keys is not None: self.queue.push(gather_cat(self._keys))  # every rank's keys, in rank order
         self._keys = None
 
-    def checkpoint_state(self):
-        return {'ema': self.ema.state_dict(), 'queue': None if self.queue is None else self.queue.state()}
+# %% ../nbs/06_pretrain.ipynb #63a8b453
+@patch
+def checkpoint_state(self:MemoryCallback):
+    "The EMA network's weights and the queue (keys, pointer, fill), for `CheckpointCallback`."
+    return {'ema': self.ema.state_dict(), 'queue': None if self.queue is None else self.queue.state()}
 
-    def load_checkpoint_state(self, sd):
-        self.ema.load_state_dict(sd['ema'])
-        if sd['queue'] is not None:
-            dev = next(self.learn.model.parameters()).device
-            self.queue = KeyQueue(self.queue_size, sd['queue']['keys'].shape[1], device=dev)
-            self.queue.load_state(sd['queue'])
+@patch
+def load_checkpoint_state(self:MemoryCallback, sd):
+    "Put back what `checkpoint_state` saved, on the model's device."
+    self.ema.load_state_dict(sd['ema'])
+    if sd['queue'] is not None:
+        dev = next(self.learn.model.parameters()).device
+        self.queue = KeyQueue(self.queue_size, sd['queue']['keys'].shape[1], device=dev)
+        self.queue.load_state(sd['queue'])
 
 # %% ../nbs/06_pretrain.ipynb #b040f5e2
-from .distributed import gathered_features
 def _encoder_of(model):
     enc = getattr(model, 'encoder', None)
     if enc is None: raise ValueError(f"{type(model).__name__} has no `.encoder`; pass get_encoder=lambda m: <the encoder module>")
     return enc
 
+# %% ../nbs/06_pretrain.ipynb #532bd887
 class KNNMonitor(Callback):
     "Weighted-kNN accuracy of the encoder's features (labeled split = memory bank, test split = queries), a metric column."
     order = 45  # after validation's batches, before the Recorder (50) reads the metrics
-    def __init__(self, x_labeled, y_labeled, x_test, y_test, k:int=200, temperature:float=0.1, size:int|None=None,
+    def __init__(self, x_labeled, y_labeled, x_test, y_test, k:int=200, temperature:float=0.1, # kNN weights exp(cos/t) (InstDisc's 0.1), not NT-Xent's tau
+                 size:int|None=None,
                  every:int=1, bs:int=512, get_encoder=_encoder_of, name:str='knn_acc'):
         if len(x_labeled) != len(y_labeled) or len(x_test) != len(y_test):
             raise ValueError(f"images and labels differ in length: {len(x_labeled)} vs {len(y_labeled)} labeled, {len(x_test)} vs {len(y_test)} test")
@@ -231,65 +224,30 @@ class KNNMonitor(Callback):
         self.value = self.knn_accuracy()
         self.history.append((epoch, self.value))
 
-# %% ../nbs/06_pretrain.ipynb #96e34791
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4   # glibc's mallopt parameter numbers (malloc.h)
-
-def _glibc():
-    "glibc's C library, or None (not Linux, or another C library such as musl)."
-    if not sys.platform.startswith('linux'): return None
-    try: libc = ctypes.CDLL(None)
-    except OSError: return None
-    return libc if hasattr(libc, 'gnu_get_libc_version') and hasattr(libc, 'mallopt') else None
-
-def glibc_keep_freed_memory(on:bool=True) -> bool:
-    "Let glibc re-use freed blocks instead of unmapping them (`on`), or go back to its limits for large blocks; False without glibc."
-    libc = _glibc()
-    if libc is None: return False
-    if on: ok = libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
-    else:
-        ok = (libc.mallopt(_M_MMAP_MAX, 65536) and libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
-              and libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20))
-        libc.malloc_trim(0)
-    return bool(ok)
-
-class KeepFreedMemory(Callback):
-    "During `fit` on a CPU, glibc keeps freed blocks for the next step (`glibc_keep_freed_memory`): no page faults on re-allocation."
-    order = 0
-    def __init__(self): self.active = False
-    def before_fit(self):
-        p = next(self.learn.model.parameters(), None)
-        self.active = p is not None and p.device.type == 'cpu' and glibc_keep_freed_memory(True)
-    def restore(self):
-        "glibc's own limits back (idempotent; `RestoringLearner` calls it however the fit ends)."
-        if self.active: glibc_keep_freed_memory(False); self.active = False
-    after_fit = restore
-
-
 # %% ../nbs/06_pretrain.ipynb #c94e1aef
-from .distributed import global_batch_size
 def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), valid (x_uint8, y)
                      model:nn.Module, # e.g. ContrastiveNet(encoder, head): forward -> projections z
                      aug, # view maker with `.two_views(x_uint8)`, e.g. SimCLRAugment
-                     lr:float|None=None, # peak learning rate; default scale_lr(base_lr, batch size, scaling)
+                     lr:float|None=None, # peak learning rate; default scale_lr(base_lr, batch size, lr_scaling)
                      base_lr:float=0.1, # SimCLRv2: 0.1 with sqrt scaling
-                     scaling:str='sqrt', # 'sqrt' (v2) or 'linear' (v1: lr * B / 256)
+                     lr_scaling:str='sqrt', # 'sqrt' (v2) or 'linear' (v1: lr * B / 256)
                      wd:float=1e-4, # weight decay (LARS adds it to the gradient; BN/bias excluded)
-                     temperature:float=0.5, # NT-Xent tau: 0.5 CIFAR-10 recipe, 0.1 ImageNet
-                     warmup_frac:float=0.05, # linear warm-up over this fraction of training
+                     temperature:float=NT_XENT_TEMPERATURE, # NT-Xent tau: the kit's 0.2 (paper: 0.1 ImageNet, 0.5 CIFAR-10)
+                     warmup_frac:float=0.05, # linear warm-up over this fraction of every fit, then cosine to 0 (`WarmupCosine`)
                      eta:float=0.001, # LARS trust coefficient
                      memory:bool|MemoryCallback=False, # True or a MemoryCallback: the paper's MoCo-style memory
                      knn:KNNMonitor|None=None, # a KNNMonitor, shown as a metric column
                      path=None, # run folder: checkpoints go to path/'checkpoints' every epoch
                      cbs=None, # more callbacks
                      valid_seed:int|None=0, # fixed validation views (see SimCLRCallback)
-                     channels_last:bool|None=None, # model and views in torch.channels_last (NHWC); None: on for CPU data (faster with oneDNN) unless `channels_last_hazards(model)`
+                     channels_last:bool|None=None, # model and views in NHWC; None: on for CPU data unless `channels_last_hazards(model)` (see `simclr_nb.cputune`)
                      keep_freed_memory:bool|None=None, # add `KeepFreedMemory`; None: when the data are on the CPU
                      precision:str='fp32', # 'fp32', 'bf16' or 'auto' (`simclr_nb.precision`): the forward pass; NT-Xent stays fp32
                      **kwargs # passed to Learner
                     ) -> Learner:
-    "A fastai `Learner` for SimCLR pretraining: LARS + warm-up/cosine, NT-Xent on two views, optional memory, kNN and checkpoints."
+    "A fastai `Learner` for SimCLR pretraining: LARS with warm-up + cosine attached (a plain `fit` follows it), NT-Xent on two views, optional memory, kNN and checkpoints."
     bs = global_batch_size(dls.train)  # all processes' batch under a launcher
-    if lr is None: lr = scale_lr(base_lr, bs, scaling)
+    if lr is None: lr = scale_lr(base_lr, bs, lr_scaling)
     device = torch.device(getattr(dls, 'device', None) or 'cpu')
     on_cpu = device.type == 'cpu'
     if channels_last is None: channels_last = on_cpu and not channels_last_hazards(model)
@@ -297,7 +255,7 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
     if keep_freed_memory is None: keep_freed_memory = on_cpu
     if channels_last: model = model.to(memory_format=torch.channels_last)
     simclr = SimCLRCallback(aug, temperature, valid_seed=valid_seed, channels_last=channels_last)
-    all_cbs = [simclr] + ([KeepFreedMemory()] if keep_freed_memory else []) + precision_callbacks(precision, device)
+    all_cbs = [simclr, WarmupCosine(warmup_frac)] + ([KeepFreedMemory()] if keep_freed_memory else []) + precision_callbacks(precision, device)
     if memory is True: memory = MemoryCallback()
     if memory: all_cbs.append(memory)
     if knn is not None: all_cbs.append(knn)
@@ -305,20 +263,19 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
     all_cbs += list(L(cbs))
     learn = RestoringLearner(dls, model, loss_func=simclr.loss_func, opt_func=partial(LARS, eta=eta), lr=lr, wd=wd,
                     wd_bn_bias=False, cbs=all_cbs, path=Path('.') if path is None else Path(path), **kwargs)
-    learn.warmup_frac = warmup_frac
     return learn
 
+# %% ../nbs/06_pretrain.ipynb #478eae91
 def fit_pretrain(learn:Learner, epochs:int, resume:bool=False, lr:float|None=None, cbs=None):
-    """Fit `epochs` with the warm-up + cosine schedule, stopping on a non-finite loss (`StopOnNonFinite`); `resume=True`
-    continues from the newest loadable checkpoint of the run folder (replaying the table when every epoch is done)."""
+    """`learn.fit(epochs, lr)` (the learner's own warm-up + cosine, peaking at `lr` or `learn.lr`), stopping on a non-finite
+    loss (`StopOnNonFinite`) or between steps on Ctrl-C; `resume=True` continues from the newest loadable checkpoint of
+    the run folder (replaying the table when every epoch is done)."""
     ckpt_cb = next((cb for cb in learn.cbs if isinstance(cb, CheckpointCallback)), None)
     extra = [StopOnNonFinite('pretrain'), StopBetweenSteps()]
     if resume:
         if ckpt_cb is None: raise ValueError("resume=True needs a learner with checkpoints: pretrain_learner(..., path=run_dir)")
         extra += resume_callbacks(learn, ckpt_cb, epochs)
-    lr = learn.lr if lr is None else lr
-    sched = ParamScheduler({'lr': warmup_cosine(lr, getattr(learn, 'warmup_frac', 0.05))})
-    learn.fit(epochs, lr=lr, cbs=[sched] + extra + list(L(cbs)))
+    learn.fit(epochs, lr=lr, cbs=extra + list(L(cbs)))
     return learn
 
 # %% ../nbs/06_pretrain.ipynb #bfe519b4

@@ -3,7 +3,7 @@
 of a 1x1 convolution with stride 2, on channels-last input with fewer channels than oneDNN's register block (8 with
 AVX2, 16 with AVX-512), writes past its scratch buffer. The heap is corrupted; the process dies later, at some
 `free`, with `free(): invalid next size`, `corrupted double-linked list` or a segmentation fault. This is why
-`simclr_nb.pretrain.channels_last_hazards` exists.
+`simclr_nb.cputune.channels_last_hazards` exists.
 
     python tools/onednn_1x1_stride2_repro.py            # one child process per input-channel count (1 to 64)
 
