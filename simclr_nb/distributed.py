@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from fastai.callback.core import Callback
+from fastcore.basics import patch
 from .data import TensorImageDL
 from .evaluate import extract_features
 
@@ -102,22 +103,25 @@ class ShardedTensorDL(TensorImageDL):
         pad = -(len(idx) - full) % self.world_size   # the last global batch, padded by wrapping round to split evenly
         return torch.cat([idx, idx[:pad]])
 
-    def get_idxs(self):
-        "This rank's indices for the current epoch (then the epoch counter moves on)."
-        idx, self.epoch = self._global_order(self.epoch), self.epoch + 1
-        gb, full = self.global_bs, len(idx) // self.global_bs * self.global_bs
-        mine = [idx[t:t + gb][self.rank * self.bs:(self.rank + 1) * self.bs] for t in range(0, full, gb)]
-        if full < len(idx):
-            k = (len(idx) - full) // self.world_size
-            mine.append(idx[full + self.rank * k:full + (self.rank + 1) * k])
-        return torch.cat(mine).tolist() if mine else []
+# %% ../nbs/06b_distributed.ipynb #ff4f2f2d
+@patch
+def get_idxs(self:ShardedTensorDL):
+    "This rank's indices for the current epoch (then the epoch counter moves on)."
+    idx, self.epoch = self._global_order(self.epoch), self.epoch + 1
+    gb, full = self.global_bs, len(idx) // self.global_bs * self.global_bs
+    mine = [idx[t:t + gb][self.rank * self.bs:(self.rank + 1) * self.bs] for t in range(0, full, gb)]
+    if full < len(idx):
+        k = (len(idx) - full) // self.world_size
+        mine.append(idx[full + self.rank * k:full + (self.rank + 1) * k])
+    return torch.cat(mine).tolist() if mine else []
 
-    def new(self, x=None, y=None, **kwargs):
-        "A copy with other tensors or settings, sharded the same way"
-        kw = dict(bs=self.bs, shuffle=self.shuffle, drop_last=self.drop_last, device=self.device, passes=self.passes)
-        kw.update({k: v for k, v in kwargs.items() if k in kw})
-        return ShardedTensorDL(self.x if x is None else x, self.y if y is None else y, rank=self.rank,
-                               world_size=self.world_size, seed=self.seed, **kw)
+@patch
+def new(self:ShardedTensorDL, x=None, y=None, **kwargs):
+    "A copy with other tensors or settings, sharded the same way"
+    kw = dict(bs=self.bs, shuffle=self.shuffle, drop_last=self.drop_last, device=self.device, passes=self.passes)
+    kw.update({k: v for k, v in kwargs.items() if k in kw})
+    return ShardedTensorDL(self.x if x is None else x, self.y if y is None else y, rank=self.rank,
+                           world_size=self.world_size, seed=self.seed, **kw)
 
 # %% ../nbs/06b_distributed.ipynb #ed26ba68
 def shard_dl(dl:TensorImageDL, rank:int|None=None, world_size:int|None=None, seed:int=0) -> ShardedTensorDL:
@@ -150,6 +154,7 @@ def all_reduce_with_grad(x:torch.Tensor) -> torch.Tensor:
     "The sum of `x` over all ranks, differentiable (unchanged in one process)."
     return _AllReduceSum.apply(x) if is_distributed() else x
 
+# %% ../nbs/06b_distributed.ipynb #bcf4a750
 def _global_batch_norm(bn, x):
     "Batch norm of `x` with mean and variance over the batch of every rank (two differentiable all-reduces)."
     dims, shape = [0] + list(range(2, x.ndim)), [1, -1] + [1] * (x.ndim - 2)
@@ -256,32 +261,47 @@ class DistributedCallback(Callback):
         for cb in self.learn.cbs:
             if type(cb).__name__ == 'ProgressCallback': cb.run = False   # fastai sets run back to True after the fit
 
-    def before_train(self):
-        if not self.active: return
-        dl = self.learn.dls.train
-        if isinstance(dl, ShardedTensorDL): dl.epoch = self.learn.epoch
-        if self._reseed:   # after any resume restored the random state: a different augmentation stream per rank
-            self._reseed = False
-            torch.manual_seed(int(torch.randint(2**31, (1,))) + 7919 * get_rank())
-        if self.ddp is None or self.ddp.module is not self.learn.model:
-            p = next(self.learn.model.parameters())
-            kw = dict(device_ids=[p.device.index]) if p.device.type == 'cuda' else {}
-            self.ddp = DistributedDataParallel(self.learn.model, **kw, **self.ddp_kwargs)
-        self.learn.model = self.ddp
+# %% ../nbs/06b_distributed.ipynb #aaf8b198
+@patch
+def before_train(self:DistributedCallback):
+    "Each epoch: the loaders' epoch, one reseed per rank, the model in `DistributedDataParallel`."
+    if not self.active: return
+    dl = self.learn.dls.train
+    if isinstance(dl, ShardedTensorDL): dl.epoch = self.learn.epoch
+    if self._reseed:   # after any resume restored the random state: a different augmentation stream per rank
+        self._reseed = False
+        torch.manual_seed(int(torch.randint(2**31, (1,))) + 7919 * get_rank())
+    if self.ddp is None or self.ddp.module is not self.learn.model:
+        p = next(self.learn.model.parameters())
+        kw = dict(device_ids=[p.device.index]) if p.device.type == 'cuda' else {}
+        self.ddp = DistributedDataParallel(self.learn.model, **kw, **self.ddp_kwargs)
+    self.learn.model = self.ddp
 
-    def before_validate(self):
-        if self.active and self.learn.model is self.ddp: self.learn.model = self.ddp.module   # validation needs no gradients
+@patch
+def after_loss(self:DistributedCallback):
+    "The loss fastai records (`learn.loss`, a copy of the one backpropagated) is the mean over ranks: the global batch's."
+    if not getattr(self, 'active', False): return
+    loss = self.learn.loss.detach().reshape(1).clone()
+    dist.all_reduce(loss)
+    self.learn.loss = loss[0] / dist.get_world_size()
 
-    def after_fit(self):
-        if not getattr(self, 'active', False): return
-        if self.learn.model is self.ddp: self.learn.model = self.ddp.module
-        self.learn.dls.loaders = self._dls
-        if not is_main_process(): self.learn.logger = self._logger
-        self.ddp, self.active = None, False
+@patch
+def before_validate(self:DistributedCallback):
+    if self.active and self.learn.model is self.ddp: self.learn.model = self.ddp.module   # validation needs no gradients
 
-    def restore(self):
-        "Put back the plain model and loaders however the fit ended (`RestoringLearner` calls it; idempotent)."
-        self.after_fit()
+# %% ../nbs/06b_distributed.ipynb #c2594ee2
+@patch
+def after_fit(self:DistributedCallback):
+    if not getattr(self, 'active', False): return
+    if self.learn.model is self.ddp: self.learn.model = self.ddp.module
+    self.learn.dls.loaders = self._dls
+    if not is_main_process(): self.learn.logger = self._logger
+    self.ddp, self.active = None, False
+
+@patch
+def restore(self:DistributedCallback):
+    "Put back the plain model and loaders however the fit ended (`RestoringLearner` calls it; idempotent)."
+    self.after_fit()
 
 # %% ../nbs/06b_distributed.ipynb #bb2fdd30
 @contextlib.contextmanager
