@@ -1,6 +1,6 @@
-"""SimCLR's two random views of every image, computed for a whole uint8 batch at once: random resized crop + flip,
-colour distortion, grayscale, optional blur. Plus the light crop+flip used for fine-tuning and distillation,
-and the `AugmentBatch` callback that turns a Learner's uint8 batch into float.
+"""Turn a uint8 batch into the float images a model sees, on the batch's own device: SimCLR's two random views of
+every image (random resized crop + flip, colour distortion, grayscale, optional blur) for pretraining, a light
+crop or translate + flip for fine-tuning and distillation, and the `AugmentBatch` callback that applies them.
 
 Docs: https://simclr-nb.github.io/simclr_nb/augment.html.md"""
 
@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.vision.augment import grayscale as _fastai_grayscale
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['COLOR_OPS', 'LIGHT_AUGMENTS', 'to_float', 'sample_crop_boxes', 'crop_flip_theta', 'crop_grid', 'resized_crop',
@@ -37,7 +38,7 @@ def _check_images(x: torch.Tensor, what: str = "images"):
         raise ValueError(f"{what} must have 1 (grayscale) or 3 (RGB) channels; got {x.shape[1]} channels in shape "
                          f"{tuple(x.shape)}. Is the batch channels-last? Use x.permute(0, 3, 1, 2).")
 
-# %% ../nbs/02_augment.ipynb #fb380826
+# %% ../nbs/02_augment.ipynb #285a680d
 def sample_crop_boxes(n: int, height: int, width: int, scale=(0.08, 1.0), ratio=(3/4, 4/3), attempts: int = 10,
                       generator: torch.Generator | None = None) -> torch.Tensor:
     """torchvision's `RandomResizedCrop` sampling for `n` images at once: area fraction `U[scale]`, log-uniform aspect
@@ -64,6 +65,7 @@ def sample_crop_boxes(n: int, height: int, width: int, scale=(0.08, 1.0), ratio=
     fallback = torch.tensor([(height - fh) // 2, (width - fw) // 2, fh, fw], dtype=box.dtype, device=dev)
     return torch.where(fits.any(1, keepdim=True), box, fallback).long()
 
+# %% ../nbs/02_augment.ipynb #7484eeb6
 def crop_flip_theta(box: torch.Tensor, flip: torch.Tensor | None, height: int, width: int) -> torch.Tensor:
     "(B, 2, 3) `affine_grid` matrices that map the output grid onto each `(top, left, h, w)` box, mirrored where `flip`."
     top, left, h, w = box.to(torch.float64).unbind(1)
@@ -93,6 +95,7 @@ def crop_grid(box: torch.Tensor, flip: torch.Tensor | None, height: int, width: 
     grid[..., 1] = gy.to(dtype)[:, :, None]
     return grid
 
+# %% ../nbs/02_augment.ipynb #a507e9dc
 def resized_crop(x: torch.Tensor, # float images (B, C, H, W)
                  box: torch.Tensor, # (B, 4) integer boxes (top, left, h, w), one per image
                  size: int | tuple[int, int], # output size
@@ -106,7 +109,7 @@ def resized_crop(x: torch.Tensor, # float images (B, C, H, W)
     out = F.grid_sample(x, grid, mode=mode, padding_mode="border", align_corners=False)
     return out.clamp_(0, 1) if mode == "bicubic" else out
 
-# %% ../nbs/02_augment.ipynb #a965eab4
+# %% ../nbs/02_augment.ipynb #22a2dca6
 def rgb_to_gray(x: torch.Tensor) -> torch.Tensor:
     "(B, 1, H, W) luma with ITU-R 601-2 weights (fastai's `grayscale`); 1-channel images are returned as they are."
     return x if x.shape[1] == 1 else _fastai_grayscale(x)
@@ -127,6 +130,7 @@ def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     if x.shape[1] == 1: return x
     return (_col(factor) * x + (1 - _col(factor)) * rgb_to_gray(x)).clamp_(0, 1)
 
+# %% ../nbs/02_augment.ipynb #6f61c8a1
 def _hue_sixths(x: torch.Tensor):
     "Hue in sixths of a turn (in [-1, 5)), max and max - min (the chroma) of RGB images (B, 3, H, W), each (B, H, W)."
     r, g, b = x.unbind(1)
@@ -164,6 +168,7 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     h6, v, chroma = _hue_sixths(x)
     return _rgb_from_hue(h6.add_(6 * shift.to(x.dtype).view(-1, 1, 1)), v, chroma)
 
+# %% ../nbs/02_augment.ipynb #59bc667f
 COLOR_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)  # order of the `factors` columns
 
 def color_jitter(x: torch.Tensor, # float images (B, C, H, W) in [0, 1]
@@ -259,7 +264,7 @@ class CropFlip(nn.Module):
         "Two independent random views `(v1, v2)` of every image (one call on the doubled batch)."
         return self(torch.cat([x, x]), generator).chunk(2)
 
-# %% ../nbs/02_augment.ipynb #1222d743
+# %% ../nbs/02_augment.ipynb #1c85561a
 class SimCLRAugment(CropFlip):
     """SimCLR(v2) views, batched with per-image parameters: random resized crop + flip, colour distortion of strength
     `strength` with p=`jitter_p` (brightness, contrast, saturation, hue in random order, clipped after each),
@@ -302,14 +307,16 @@ class SimCLRAugment(CropFlip):
         p["sigma"] = self.blur_sigma[0] + (self.blur_sigma[1] - self.blur_sigma[0]) * u[:, 7]
         return p
 
-    def apply(self, x: torch.Tensor, params: dict) -> torch.Tensor:
-        "The views of `x` for given `params` (see `sample_params`)."
-        x = super().apply(x, params)
-        factors = torch.stack([params[k] for k in ("brightness", "contrast", "saturation", "hue")], 1)
-        x = color_jitter(x, factors, params["order"], params["jitter"])
-        x = random_grayscale(x, params["gray"])
-        if params["blur"].any(): x = gaussian_blur(x, params["sigma"], self.blur_kernel, params["blur"])
-        return x
+# %% ../nbs/02_augment.ipynb #8f67bb35
+@patch
+def apply(self:SimCLRAugment, x: torch.Tensor, params: dict) -> torch.Tensor:
+    "The views of `x` for given `params` (see `sample_params`)."
+    x = CropFlip.apply(self, x, params)       # crop and flip first
+    factors = torch.stack([params[k] for k in ("brightness", "contrast", "saturation", "hue")], 1)
+    x = color_jitter(x, factors, params["order"], params["jitter"])
+    x = random_grayscale(x, params["gray"])
+    if params["blur"].any(): x = gaussian_blur(x, params["sigma"], self.blur_kernel, params["blur"])
+    return x
 
 # %% ../nbs/02_augment.ipynb #2ec6cb47
 def resize_to(x: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -336,7 +343,7 @@ class AugmentBatch(Callback):
         else: out = resize_to(to_float(x), self.valid_size)
         self.learn.xb = (*(out if isinstance(out, (tuple, list)) else (out,)), *rest)
 
-# %% ../nbs/02_augment.ipynb #68b0381b
+# %% ../nbs/02_augment.ipynb #e2363a1f
 class ResizeOnly(nn.Module):
     "No augmentation: uint8 (or float) images -> float in [0, 1] at `size` x `size`."
     def __init__(self, size: int):
@@ -348,6 +355,7 @@ class ResizeOnly(nn.Module):
         _check_images(x)
         return resize_to(to_float(x), self.size)
 
+# %% ../nbs/02_augment.ipynb #bf4ff9ea
 class TranslateFlip(ResizeOnly):
     "Pad-and-translate by up to `pad` pixels (zero fill) and a horizontal flip with `flip_p`, per image, after resizing to `size`."
     def __init__(self, size: int, pad: int | None = None, # default: size // 8 (4 px at 32 px), at least 1
@@ -381,6 +389,7 @@ class TranslateFlip(ResizeOnly):
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.apply(x, self.sample_params(len(x), generator))
 
+# %% ../nbs/02_augment.ipynb #602d3f62
 LIGHT_AUGMENTS = ('none', 'flip', 'translate', 'crop')
 
 def light_augment(kind: str, size: int, crop_min_area: float = 0.5, pad: int | None = None) -> nn.Module:
