@@ -468,7 +468,7 @@ def best_temperature(table, method:str='distill_self', label_fraction:float|None
     return dict(tau=tau, valid_accuracy=float(per_tau.valid_accuracy[tau]), test_accuracy=float(per_tau.test_accuracy[tau]), per_tau=per_tau)
 
 # %% ../nbs/11_experiments.ipynb #ab49a83e
-_PANEL_NAMES = ('StudyPanel', 'label_fraction_panel', 'model_size_panel', 'temperature_panel', 'default_settings', 'default_device')
+_PANEL_NAMES = ('StudyPanel', 'label_fraction_panel', 'model_size_panel', 'temperature_panel', 'default_settings', 'default_device_name')
 
 def __getattr__(name):
     "The names that moved to `simclr_nb.panels` still import from `simclr_nb.experiments`."

@@ -12,27 +12,28 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastcore.basics import patch
+from fastai.torch_core import default_device
 
 from .data import load_dataset, ImageData
-from .pipeline import PipelineConfig
+from .pipeline import PipelineConfig, parse_seeds
 from .experiments import (label_fraction_study, model_size_study, temperature_study, parse_model_sizes, subset_data,
                                    tidy_table, plot_label_fractions, plot_model_sizes, plot_temperatures, figure_png, StudyProgress)
 
 # %% auto #0
-__all__ = ['FRACTION_CHOICES', 'STUDY_DATASETS', 'default_device', 'default_settings', 'results_html', 'LogView', 'ProgressView',
-           'StudyPanel', 'label_fraction_panel', 'model_size_panel', 'temperature_panel']
+__all__ = ['FRACTION_CHOICES', 'STUDY_DATASETS', 'default_device_name', 'default_settings', 'results_html', 'LogView',
+           'ProgressView', 'StudyPanel', 'label_fraction_panel', 'model_size_panel', 'temperature_panel']
 
 # %% ../nbs/11a_panels.ipynb #aa57dec2
 FRACTION_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 STUDY_DATASETS = ('digits', 'fashion_mnist', 'cifar10', 'stl10')
 
-def default_device() -> str:
-    "The panels' device name: 'cuda' when a GPU is present, else 'cpu'."
-    return 'cuda' if torch.cuda.is_available() else 'cpu'
+def default_device_name() -> str:
+    "fastai's `default_device()` as the panels' device box names it: 'cuda' when a GPU is present, 'mps' on a Mac GPU, else 'cpu'."
+    return default_device().type
 
 def default_settings(device:str|None=None) -> dict:
     "Panel defaults sized to the device: full-size Fashion-MNIST on a GPU; a few-minute `digits` study on a CPU; three seeds on both."
-    device = device or default_device()
+    device = device or default_device_name()
     if str(device).startswith('cuda'):
         return dict(device=device, dataset='fashion_mnist', n_train=0, n_test=0, image_size=28, fractions=(0.01, 0.1, 1.0), seeds=(0, 1, 2),
                     depth=18, width=1.0, sk=False, sizes='18x0.25, 18x0.5, 18x1, 50x1, 50x1+sk', taus=(0.1, 10.0), n_taus=5,
@@ -201,11 +202,8 @@ def _count(w, name:str, zero:str='') -> int:
 
 @patch
 def seeds_values(self:StudyPanel) -> tuple:
-    "The seeds typed in the seeds box, e.g. '0, 1, 2' -> (0, 1, 2)."
-    try: seeds = tuple(int(t) for t in self.seeds.value.replace(',', ' ').split())
-    except ValueError: raise ValueError(f"seeds must be whole numbers separated by commas, e.g. '0, 1, 2'; got {self.seeds.value!r}") from None
-    if not seeds: raise ValueError("give at least one seed, e.g. '0, 1, 2' (three or more for a spread)")
-    return seeds
+    "The seeds typed in the seeds box, e.g. '0, 1, 2' -> (0, 1, 2), read by `simclr_nb.pipeline.parse_seeds` as `--seeds` is."
+    return parse_seeds(self.seeds.value, 'seeds')
 
 @patch
 def taus_values(self:StudyPanel) -> list:
