@@ -1,4 +1,4 @@
-"""Load a dataset as uint8 tensors, pick a class-balanced labeled fraction, and build the fastai `DataLoaders` for the three uses of SimCLRv2.
+"""The data side of SimCLRv2: datasets as uint8 tensors, class-balanced labeled fractions, and the fastai `DataLoaders` that slice batches out of them.
 
 Docs: https://simclr-nb.github.io/simclr_nb/data.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://simclr-nb.github.io/simclr_nb/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #9e3a9815
 from __future__ import annotations
-import gzip, os, pickle, struct, tarfile, urllib.request, urllib.error
+import gzip, os, pickle, shutil, urllib.request, urllib.error, zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,12 +15,16 @@ import torch
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 from fastai.torch_core import default_device
+from fastcore.basics import patch
+from torchvision.datasets import CIFAR10, STL10
+from torchvision.datasets.mnist import read_image_file, read_label_file
+from torchvision.datasets.utils import download_and_extract_archive
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_CLASSES', 'FASHION_MNIST_FILES', 'FASHION_MNIST_URL', 'DEBIAN_FASHION_MNIST', 'CIFAR10_URL',
-           'STL10_URL', 'GREY_MODES', 'KNOWN_DATASETS', 'ImageData', 'default_data_root', 'read_idx',
-           'download_fashion_mnist', 'load_dataset', 'LabelSplit', 'label_fraction_split', 'validation_split',
-           'TensorImageDL', 'unlabeled_dls', 'labeled_dls', 'show_examples', 'split_table']
+           'STL10_URL', 'GREY_MODES', 'KNOWN_DATASETS', 'ImageData', 'default_data_root', 'download_fashion_mnist',
+           'load_dataset', 'LabelSplit', 'label_fraction_split', 'validation_split', 'TensorImageDL', 'unlabeled_dls',
+           'labeled_dls', 'show_examples', 'split_table']
 
 # %% ../nbs/00_data.ipynb #164dc0a4
 @dataclass
@@ -65,19 +69,18 @@ def _to_uint8_images(a):
     return t.contiguous().to(torch.uint8)
 
 def _load_digits(root=None, download=True, size=None, test_frac=0.2, seed=0):
+    "scikit-learn's 8x8 digits scaled from 0-16 to 0-255, with a fixed stratified `test_frac` test split"
     from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
     d = load_digits()
     x = np.round(d.images * (255 / 16)).clip(0, 255).astype(np.uint8)
     y = d.target.astype(np.int64)
-    g = np.random.default_rng(seed)
-    test = np.zeros(len(y), bool)
-    for c in np.unique(y):  # stratified: test_frac of every class
-        idx = g.permutation(np.flatnonzero(y == c))
-        test[idx[:int(round(test_frac * len(idx)))]] = True
-    return ImageData('digits', _to_uint8_images(x[~test]), torch.from_numpy(y[~test]),
-                     _to_uint8_images(x[test]), torch.from_numpy(y[test]), [str(i) for i in range(10)])
+    tr, te = train_test_split(np.arange(len(y)), test_size=test_frac, stratify=y, random_state=seed)
+    tr, te = np.sort(tr), np.sort(te)   # each split in the file's order
+    return ImageData('digits', _to_uint8_images(x[tr]), torch.from_numpy(y[tr]),
+                     _to_uint8_images(x[te]), torch.from_numpy(y[te]), [str(i) for i in range(10)])
 
-# %% ../nbs/00_data.ipynb #be3d290e
+# %% ../nbs/00_data.ipynb #41997c3d
 FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
 FASHION_MNIST_FILES = {'train_x': 'train-images-idx3-ubyte', 'train_y': 'train-labels-idx1-ubyte',
                        'test_x': 't10k-images-idx3-ubyte', 'test_y': 't10k-labels-idx1-ubyte'}
@@ -87,22 +90,6 @@ DEBIAN_FASHION_MNIST = Path('/usr/share/datasets/fashion-mnist')
 def default_data_root():
     "Where datasets are cached: `$SIMCLR_NB_DATA`, else `~/.cache/simclr_nb`"
     return Path(os.environ.get('SIMCLR_NB_DATA', Path.home()/'.cache'/'simclr_nb'))
-
-def read_idx(path):
-    "Read an IDX file (optionally gzip'd) into a numpy array; the format of MNIST and Fashion-MNIST."
-    path = Path(path)
-    opener = gzip.open if path.suffix == '.gz' else open
-    with opener(path, 'rb') as f: data = f.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4]!r})")
-    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: '>i2', 0x0C: '>i4', 0x0D: '>f4', 0x0E: '>f8'}
-    if data[2] not in dtypes: raise ValueError(f"{path}: unknown IDX data type code {data[2]:#x}")
-    nd = data[3]
-    shape = struct.unpack(f'>{nd}I', data[4:4 + 4 * nd])
-    arr = np.frombuffer(data, dtype=dtypes[data[2]], offset=4 + 4 * nd)
-    if arr.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says shape {shape} ({int(np.prod(shape))} values) but the file holds {arr.size}; is it truncated?")
-    return arr.reshape(shape)
 
 def _find_files(folders, names):
     "The first folder holding every file of `names` (each as given or with `.gz`), as a dict name->path"
@@ -115,6 +102,7 @@ def _find_files(folders, names):
         if len(found) == len(names): return found
     return None
 
+# %% ../nbs/00_data.ipynb #bbadcbba
 def download_fashion_mnist(root, base_url=FASHION_MNIST_URL):
     "Download the four Fashion-MNIST gzip files from `base_url` into `root/fashion_mnist`."
     dest = Path(root)/'fashion_mnist'
@@ -127,6 +115,29 @@ def download_fashion_mnist(root, base_url=FASHION_MNIST_URL):
         tmp.rename(target)  # only complete files get the final name
     return dest
 
+# %% ../nbs/00_data.ipynb #40e7bdee
+def _unpack_idx(files, raw):
+    "The files of `files` (name -> path) with every gzip'd one decompressed into the folder `raw`, once, atomically"
+    from simclr_nb.checkpoint import atomic_write   # the package's one atomic writer
+    out = {}
+    for k, p in files.items():
+        out[k] = p if p.suffix != '.gz' else raw/p.stem
+        if p.suffix != '.gz' or out[k].exists(): continue
+        try:
+            with gzip.open(p, 'rb') as f: atomic_write(out[k], lambda o: shutil.copyfileobj(f, o))
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+            raise ValueError(f"{p} is not a complete gzip file ({e}); is it truncated? Delete it and fetch it again.") from e
+    return out
+
+def _read_idx(path, images:bool):
+    "An IDX file as a tensor, through torchvision's reader: uint8 images (N, H, W) or int64 labels (N,)"
+    try: return (read_image_file if images else read_label_file)(str(path))
+    except OSError: raise
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable IDX {'image' if images else 'label'} file ({type(e).__name__}: {e}); "
+                         "is it truncated, or another file under this name?") from e
+
+# %% ../nbs/00_data.ipynb #fb730c07
 def _load_fashion_mnist(root=None, download=True, size=None, base_url=FASHION_MNIST_URL):
     root = Path(root) if root is not None else default_data_root()
     folders = [DEBIAN_FASHION_MNIST, root, root/'fashion_mnist', root/'FashionMNIST'/'raw']
@@ -142,57 +153,58 @@ def _load_fashion_mnist(root=None, download=True, size=None, base_url=FASHION_MN
             "Get them with `apt-get install dataset-fashion-mnist` (Debian), or put the four files in one of those folders, "
             "or call load_dataset('fashion_mnist', download=True) where internet is available."
             + (f" The download failed: {err}" if err else ""))
-    a = {k: read_idx(p) for k, p in files.items()}
-    return ImageData('fashion_mnist', _to_uint8_images(a['train_x']), torch.from_numpy(a['train_y'].astype(np.int64)),
-                     _to_uint8_images(a['test_x']), torch.from_numpy(a['test_y'].astype(np.int64)), list(FASHION_MNIST_CLASSES))
+    files = _unpack_idx(files, root/'FashionMNIST'/'raw')   # torchvision's layout
+    x = {k: _read_idx(files[k], images=True)[:, None] for k in ('train_x', 'test_x')}
+    y = {k: _read_idx(files[k], images=False) for k in ('train_y', 'test_y')}
+    return ImageData('fashion_mnist', x['train_x'], y['train_y'], x['test_x'], y['test_y'], list(FASHION_MNIST_CLASSES))
 
-# %% ../nbs/00_data.ipynb #65c96173
-CIFAR10_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz'
-STL10_URL = 'http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz'
+# %% ../nbs/00_data.ipynb #e940501f
+CIFAR10_URL, STL10_URL = CIFAR10.url, STL10.url
 
-def _download_extract(url, root):
-    from torchvision.datasets.utils import download_and_extract_archive
-    download_and_extract_archive(url, download_root=str(root))
+class _CIFAR10(CIFAR10):
+    "torchvision's CIFAR-10 reader, checking that the extracted files exist but not hashing them on every load"
+    train_list = [[n, None] for n, _ in CIFAR10.train_list]
+    test_list = [[n, None] for n, _ in CIFAR10.test_list]
+    meta = {**CIFAR10.meta, 'md5': None}
 
-def _ensure_extracted(title, folder, names, url, root, download):
-    "Check that `folder` holds `names`, downloading and extracting `url` into `root` first if allowed; errors say what to do"
-    archive = url.rsplit('/', 1)[-1]
+class _STL10(STL10):
+    "torchvision's STL-10 reader, not hashing its files on every load (`_load_stl10` checks that the ones it reads exist)"
+    def _check_integrity(self): return True
+
+def _ensure_extracted(title, folder, names, reader, root, download):
+    "Check that `folder` holds `names`, downloading `reader`'s archive into `root` first if allowed (its MD5 checked); errors say what to do"
     if not all((folder/n).exists() for n in names) and download:
-        try: _download_extract(url, root)
+        try: download_and_extract_archive(reader.url, download_root=str(root), filename=reader.filename, md5=reader.tgz_md5)
         except (urllib.error.URLError, OSError, RuntimeError) as e:
-            raise FileNotFoundError(f"{title} not found in {folder} and the download from {url} failed ({e}). "
-                                    f"Download {archive} and extract it in the data root.") from e
+            raise FileNotFoundError(f"{title} not found in {folder} and the download from {reader.url} failed ({e}). "
+                                    f"Download {reader.filename} and extract it in the data root.") from e
     missing = [n for n in names if not (folder/n).exists()]
-    if missing: raise FileNotFoundError(f"{title} files {missing} not found in {folder}. Extract {archive} in {root} or pass download=True.")
+    if missing: raise FileNotFoundError(f"{title} files {missing} not found in {folder}. Extract {reader.filename} in {root} or pass download=True.")
 
+# %% ../nbs/00_data.ipynb #51c6180d
 def _load_cifar10(root=None, download=True, size=None):
     root = Path(root) if root is not None else default_data_root()
-    d = root/'cifar-10-batches-py'
-    names = [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch', 'batches.meta']
-    _ensure_extracted('CIFAR-10', d, names, CIFAR10_URL, root, download)
-    def _batch(n):
-        with open(d/n, 'rb') as f: b = pickle.load(f, encoding='latin1')
-        return np.asarray(b['data'], np.uint8).reshape(-1, 3, 32, 32), np.asarray(b['labels'], np.int64)
-    tr = [_batch(f'data_batch_{i}') for i in range(1, 6)]
-    tx, ty = _batch('test_batch')
-    with open(d/'batches.meta', 'rb') as f: classes = pickle.load(f, encoding='latin1')['label_names']
-    return ImageData('cifar10', torch.from_numpy(np.concatenate([a for a, _ in tr])), torch.from_numpy(np.concatenate([b for _, b in tr])),
-                     torch.from_numpy(tx), torch.from_numpy(ty), list(classes))
-
-def _read_stl10_images(path):
-    a = np.fromfile(path, dtype=np.uint8)
-    if a.size % (3 * 96 * 96): raise ValueError(f"{path}: {a.size} bytes is not a whole number of 3x96x96 images; is it truncated?")
-    return torch.from_numpy(a.reshape(-1, 3, 96, 96).transpose(0, 1, 3, 2).copy())  # stored column-major
+    d = root/_CIFAR10.base_folder
+    names = [n for n, _ in _CIFAR10.train_list + _CIFAR10.test_list] + [_CIFAR10.meta['filename']]
+    _ensure_extracted('CIFAR-10', d, names, _CIFAR10, root, download)
+    try: tr, te = _CIFAR10(root, train=True), _CIFAR10(root, train=False)
+    except (pickle.UnpicklingError, EOFError, KeyError, ValueError) as e:
+        raise ValueError(f"The CIFAR-10 files in {d} could not be read ({type(e).__name__}: {e}); are they the complete python batches?") from e
+    y = lambda s: torch.tensor(s.targets, dtype=torch.int64)
+    return ImageData('cifar10', _to_uint8_images(tr.data), y(tr), _to_uint8_images(te.data), y(te), list(tr.classes))
 
 def _load_stl10(root=None, download=True, size=None, unlabeled=True):
     root = Path(root) if root is not None else default_data_root()
-    d = root/'stl10_binary'
+    d = root/_STL10.base_folder
     names = ['train_X.bin', 'train_y.bin', 'test_X.bin', 'test_y.bin', 'class_names.txt'] + (['unlabeled_X.bin'] if unlabeled else [])
-    _ensure_extracted('STL-10', d, names, STL10_URL, root, download)
-    lab = lambda n: torch.from_numpy(np.fromfile(d/n, dtype=np.uint8).astype(np.int64) - 1)  # labels are 1..10
+    _ensure_extracted('STL-10', d, names, _STL10, root, download)
+    def read(split):
+        try: s = _STL10(root, split=split)
+        except ValueError as e: raise ValueError(f"The STL-10 {split} images in {d} are not a whole number of 3x96x96 images ({e}); is a file truncated?") from e
+        return torch.from_numpy(np.ascontiguousarray(s.data)), None if s.labels is None else torch.from_numpy(s.labels.astype(np.int64))
+    (tr_x, tr_y), (te_x, te_y) = read('train'), read('test')
     classes = (d/'class_names.txt').read_text().split()
-    return ImageData('stl10', _read_stl10_images(d/'train_X.bin'), lab('train_y.bin'), _read_stl10_images(d/'test_X.bin'),
-                     lab('test_y.bin'), classes, _read_stl10_images(d/'unlabeled_X.bin') if unlabeled else None)
+    return ImageData('stl10', tr_x, tr_y, te_x, te_y, classes, read('unlabeled')[0] if unlabeled else None)
 
 # %% ../nbs/00_data.ipynb #42684d84
 GREY_MODES = {'1', 'L', 'LA', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F'}
@@ -268,6 +280,13 @@ def _class_files(d, classes, what):
         files += fs; labels += [i] * len(fs)
     return files, labels
 
+def _holdout(labels, frac, seed):
+    "A boolean mask holding out `round(frac * n)` random images of each class's `n`"
+    g = np.random.default_rng(seed); y = np.asarray(labels); test = np.zeros(len(y), bool)
+    for c in np.unique(y): test[g.permutation(np.flatnonzero(y == c))[:int(round(frac * (y == c).sum()))]] = True
+    return test
+
+# %% ../nbs/00_data.ipynb #6d4cc1cd
 def _load_folder(root=None, download=True, size=None, test_frac=0.2, seed=0):
     if root is None: raise ValueError("load_dataset('folder', root=...) needs the folder holding train/<class>/ images.")
     root = Path(root); train_dir = root/'train'
@@ -282,8 +301,7 @@ def _load_folder(root=None, download=True, size=None, test_frac=0.2, seed=0):
         if extra: raise ValueError(f"{vd} has classes {extra} that are not in {train_dir}.")
         te_files, te_y = _class_files(vd, classes, 'valid')
     else:
-        g = np.random.default_rng(seed); y = np.array(tr_y); test = np.zeros(len(y), bool)
-        for c in range(len(classes)): test[g.permutation(np.flatnonzero(y == c))[:int(round(test_frac * (y == c).sum()))]] = True
+        test = _holdout(tr_y, test_frac, seed)
         te_files, te_y = [f for f, t in zip(tr_files, test) if t], [l for l, t in zip(tr_y, test) if t]
         tr_files, tr_y = [f for f, t in zip(tr_files, test) if not t], [l for l, t in zip(tr_y, test) if not t]
     un_files = _image_files(root/'unlabeled') if (root/'unlabeled').is_dir() else []
@@ -335,27 +353,29 @@ class LabelSplit:
         atomic_write(path, hdr + ''.join(f'{i}\n' for i in self.labeled.tolist()))
         return path
 
-    @classmethod
-    def load(cls, path, n_total=None):
-        "Read a split written by `save` (or any file of one training index per line); `n_total` images in all."
-        path = Path(path)
-        if not path.exists(): raise FileNotFoundError(f"No label split file {path}")
-        meta, idx = {}, []
-        for ln, line in enumerate(path.read_text().splitlines(), 1):
-            line = line.strip()
-            if not line: continue
-            if line.startswith('#'):
-                meta.update(kv.split('=', 1) for kv in line[1:].split() if '=' in kv); continue
-            try: idx.append(int(line))
-            except ValueError: raise ValueError(f"{path}, line {ln}: {line!r} is not an integer index") from None
-        n_total = n_total if n_total is not None else int(meta.get('n_total', 0)) or None
-        if n_total is None: raise ValueError(f"{path} does not say how many images there are: pass n_total=")
-        lab = torch.tensor(sorted(set(idx)), dtype=torch.int64)
-        if len(lab) and (lab.min() < 0 or lab.max() >= n_total): raise ValueError(f"{path}: indices must be in [0, {n_total})")
-        mask = torch.ones(n_total, dtype=torch.bool); mask[lab] = False
-        num = lambda k, f: f(meta[k]) if meta.get(k, 'None') != 'None' else None
-        return cls(lab, torch.nonzero(mask).flatten(), num('fraction', float), num('n_per_class', int), int(meta.get('seed', 0)))
+# %% ../nbs/00_data.ipynb #e457c93b
+@patch(cls_method=True)
+def load(cls:LabelSplit, path, n_total=None):
+    "Read a split written by `save` (or any file of one training index per line); `n_total` images in all."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"No label split file {path}")
+    meta, idx = {}, []
+    for ln, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line: continue
+        if line.startswith('#'):
+            meta.update(kv.split('=', 1) for kv in line[1:].split() if '=' in kv); continue
+        try: idx.append(int(line))
+        except ValueError: raise ValueError(f"{path}, line {ln}: {line!r} is not an integer index") from None
+    n_total = n_total if n_total is not None else int(meta.get('n_total', 0)) or None
+    if n_total is None: raise ValueError(f"{path} does not say how many images there are: pass n_total=")
+    lab = torch.tensor(sorted(set(idx)), dtype=torch.int64)
+    if len(lab) and (lab.min() < 0 or lab.max() >= n_total): raise ValueError(f"{path}: indices must be in [0, {n_total})")
+    mask = torch.ones(n_total, dtype=torch.bool); mask[lab] = False
+    num = lambda k, f: f(meta[k]) if meta.get(k, 'None') != 'None' else None
+    return cls(lab, torch.nonzero(mask).flatten(), num('fraction', float), num('n_per_class', int), int(meta.get('seed', 0)))
 
+# %% ../nbs/00_data.ipynb #120791a2
 def label_fraction_split(labels, fraction:float|None=None, n_per_class:int|None=None, seed:int=0, exclude=None) -> LabelSplit:
     """Class-balanced labeled subset: `fraction` of every class (at least 1 image each) or `n_per_class` images per class,
     drawn from the images not in `exclude` (e.g. the validation hold-out, which must never be trained on)."""
