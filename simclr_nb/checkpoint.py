@@ -13,6 +13,7 @@ import torch
 from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelEpochException
 from fastcore.foundation import L
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['TRAINING_KEYS', 'atomic_write', 'atomic_save', 'atomic_write_json', 'CheckpointError', 'safe_load', 'load_weights',
@@ -167,23 +168,6 @@ class CheckpointCallback(Callback):
     def _stateful_cbs(self):
         return {type(cb).__name__: cb for cb in self.learn.cbs if getattr(type(cb), 'checkpoint_state', None) is not None}
 
-    def before_fit(self):
-        self._trained = False
-        sd, self.resume_state = self.resume_state, None
-        if sd is None: return
-        load_weights(self.learn.model, sd['model'], f'the resumed checkpoint of {self.folder}')
-        if self.learn.opt is None: self.learn.create_opt()
-        self.learn.opt.load_state_dict({'state': sd['opt']['state'], 'hypers': L(sd['opt']['hypers'])})
-        cbs = self._stateful_cbs()
-        for name, st in sd.get('callbacks', {}).items():
-            if name in cbs: cbs[name].load_checkpoint_state(st)
-            else: warnings.warn(f"checkpoint has state for {name} but the learner has no such callback; ignored")
-        _set_rng_states(self.learn, sd['rng'])
-        rec = getattr(self.learn, 'recorder', None)
-        if rec is not None and sd.get('smooth_loss') is not None:  # the smoothed train loss continues too
-            rec.smooth_loss.val = sd['smooth_loss']['val'].to(rec.smooth_loss.val.device)
-            rec.smooth_loss.count = int(sd['smooth_loss']['count'])
-
     def after_train(self): self._trained = True
 
     def state(self) -> dict:
@@ -203,6 +187,26 @@ class CheckpointCallback(Callback):
         atomic_save(self.state(), self.folder/f'epoch_{done:04d}.pth')
         if self.keep:
             for p in checkpoint_files(self.folder)[self.keep:]: p.unlink(missing_ok=True)
+
+# %% ../nbs/06a_checkpoint.ipynb #94737de5
+@patch
+def before_fit(self:CheckpointCallback):
+    "Load `resume_state` (if a resume set one) into the model, optimiser, stateful callbacks, random states and smoothed loss."
+    self._trained = False
+    sd, self.resume_state = self.resume_state, None
+    if sd is None: return
+    load_weights(self.learn.model, sd['model'], f'the resumed checkpoint of {self.folder}')
+    if self.learn.opt is None: self.learn.create_opt()
+    self.learn.opt.load_state_dict({'state': sd['opt']['state'], 'hypers': L(sd['opt']['hypers'])})
+    cbs = self._stateful_cbs()
+    for name, st in sd.get('callbacks', {}).items():
+        if name in cbs: cbs[name].load_checkpoint_state(st)
+        else: warnings.warn(f"checkpoint has state for {name} but the learner has no such callback; ignored")
+    _set_rng_states(self.learn, sd['rng'])
+    rec = getattr(self.learn, 'recorder', None)
+    if rec is not None and sd.get('smooth_loss') is not None:  # the smoothed train loss continues too
+        rec.smooth_loss.val = sd['smooth_loss']['val'].to(rec.smooth_loss.val.device)
+        rec.smooth_loss.count = int(sd['smooth_loss']['count'])
 
 # %% ../nbs/06a_checkpoint.ipynb #5d3237c1
 class SkipDoneEpochs(Callback):
