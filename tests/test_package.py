@@ -5,7 +5,7 @@ import pytest, torch
 
 BIN = Path(sys.executable).parent
 MODULES = ['data', 'models', 'augment', 'losses', 'optim', 'precision', 'evaluate', 'pretrain', 'checkpoint', 'distributed',
-           'finetune', 'distill', 'pipeline', 'cli', 'experiments', 'panels', 'official', 'predict']
+           'finetune', 'distill', 'pipeline', 'report', 'cli', 'experiments', 'panels', 'official', 'predict']
 
 @pytest.mark.parametrize('mod', MODULES)
 def test_module_imports(mod):
@@ -34,6 +34,25 @@ def test_one_share_stages():
     "The experiments reuse the pipeline's `share_stages`, not a copy of their own."
     from simclr_nb import pipeline, experiments
     assert experiments.share_stages is pipeline.share_stages
+
+def test_report_names_still_import_from_pipeline():
+    "The report's functions moved to `simclr_nb.report`; the old import path finds the same objects, and no copy was left behind."
+    from simclr_nb import pipeline, report
+    for name in ('seed_values', 'summarize', 'results_table', 'markdown_table', 'common_seed_verdict', 'claims', 'write_report'):
+        assert getattr(pipeline, name) is getattr(report, name), name
+        assert name not in pipeline.__dict__, f'{name} is defined twice'
+    with pytest.raises(AttributeError): pipeline.no_such_name
+
+def test_one_seed_parser():
+    "`simclr-nb run --seeds` reads seeds with the pipeline's `parse_seeds` (as the panels' seeds box does): the same words for each bad value."
+    from fastcore.script import CliError
+    from simclr_nb.cli import _seeds
+    from simclr_nb.pipeline import parse_seeds
+    assert _seeds('(0, 1, 2)') == parse_seeds('0 1 2') == (0, 1, 2)
+    for bad in ('0,x', '1,1', '-1', ' '):
+        with pytest.raises(ValueError) as a: parse_seeds(bad, '--seeds')
+        with pytest.raises(CliError) as b: _seeds(bad)
+        assert str(a.value) == str(b.value), bad
 
 def test_data_command(tmp_path):
     r = subprocess.run([str(BIN/'simclr-nb'), 'data', 'digits', '--out', str(tmp_path)], capture_output=True, text=True)
