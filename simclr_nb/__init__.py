@@ -2,9 +2,10 @@
 
 Modules:
 
-- `simclr_nb.augment`: SimCLR's two random views of every image, computed for a whole uint8 batch at once: random resized crop + flip, colour distortion, grayscale, optional blur. Plus the light crop+flip used for fine-tuning and distillation, and the `AugmentBatch` callback that turns a Learner's uint8 batch into float.
-- `simclr_nb.evaluate`: How good is a representation? Extract the encoder's features for labeled and test images and classify the test images by a weighted vote of their nearest labeled neighbours -- no training needed, so it can run every epoch.
-- `simclr_nb.models`: SimCLRv2 ResNet encoders (depth x width x selective kernels), the 3-layer projection head, the three networks (contrastive, fine-tune, classifier), encoder specs as plain dicts, and checkpoints.
+- `simclr_nb.augment`: Turn a uint8 batch into the float images a model sees, on the batch's own device: SimCLR's two random views of every image (random resized crop + flip, colour distortion, grayscale, optional blur) for pretraining, a light crop or translate + flip for fine-tuning and distillation, and the `AugmentBatch` callback that applies them.
+- `simclr_nb.cputune`: Systems tuning for training on a CPU, apart from the lessons: glibc keeping freed memory for the next step, and the channels-last memory layout with the one oneDNN bug it must avoid. Neither changes the method's numbers.
+- `simclr_nb.evaluate`: Measure a representation and judge a result: the encoder's features, a weighted kNN vote of labeled neighbours (no training needed, so it can run every epoch), accuracy, pictures of the embedding, and -- for results over seeds -- `Spread` and the one `verdict`.
+- `simclr_nb.models`: The networks of SimCLRv2: ResNet encoders (depth x width x selective kernels) built from plain-dict specs, the 3-layer projection head, the contrastive, fine-tuning and classifier networks around them, and their checkpoints.
 - `simclr_nb.optim`: The optimiser SimCLR(v2) pretrains and fine-tunes with: LARS with momentum 0.9 and trust coefficient 0.001, a linear warm-up followed by a cosine decay to zero, and a learning rate scaled with the batch size.
 - `simclr_nb.precision`: Mixed precision for every stage's training step: `precision='auto'` picks bfloat16 autocast on a CPU with native bf16 instructions (AVX512-BF16 / AMX) or a GPU that supports it, fp32 elsewhere.
 - `simclr_nb.pretrain`: Stage 1 of SimCLRv2, task-agnostic: contrastive learning on all images. A callback turns each uint8 batch into two augmented views, the network embeds both in one forward pass, and NT-Xent pulls the two views of an image together. Optional: the paper's MoCo-style memory, a kNN monitor, and checkpoints you can resume from."""

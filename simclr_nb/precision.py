@@ -83,7 +83,7 @@ class Autocast(Callback):
     def restore(self): self._disarm()   # `RestoringLearner` calls it however a fit ends
 
 
-# %% ../nbs/04a_precision.ipynb #33843530
+# %% ../nbs/04a_precision.ipynb #5c8f66cd
 FP32_MODULES = ()   # submodules kept in fp32 under bf16 autocast; ('head',) is measured in bench/precision_accuracy.py
 
 def precision_callbacks(precision:str='auto', device=None, fp32_modules=None) -> list:
