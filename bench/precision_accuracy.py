@@ -7,9 +7,10 @@ two stages on a fixed random subset of Fashion-MNIST (`--train-images` training 
 layer 1 on `--fraction` of the labels (test accuracy, and accuracy on the validation hold-out). The two precisions of a
 seed run back to back, so they see the same load of a shared machine; every number is a mean ± std over the seeds,
 and the bf16 - fp32 difference is paired by seed. A third arm fine-tunes each seed's bf16 pretraining in fp32, so that a
-difference can be traced to the stage it comes from. A fourth arm trains in bf16 with the projection head (and the
-fine-tuned head layers) in fp32 (`simclr_nb.precision.FP32_MODULES`): the head's output is what NT-Xent compares, and
-bf16 would round it to an 8-bit mantissa before the loss.
+difference can be traced to the stage it comes from. A fourth arm trains in bf16 with the contrastive network's
+projection head (`ContrastiveNet.head`) in fp32 (`simclr_nb.precision.FP32_MODULES`): the head's output is what NT-Xent
+compares, and bf16 would round it to an 8-bit mantissa before the loss. The fine-tuning network has no submodule
+`head` (its layers are `head_layers`), so that arm fine-tunes wholly in bf16.
 
 "Inside the seed spread" means |mean paired difference| <= the larger of the two precisions' seed standard deviations
 (the issue's criterion); the paired difference's own standard error is reported beside it.
@@ -134,15 +135,16 @@ def main():
         for precision in ("fp32", "bf16"):
             folder = Path(args.runs) / f"{precision}_seed{seed}"
             print(f"[{time.time() - t0:6.0f} s] seed {seed}, {precision} -> {folder}", flush=True)
-            r = run_pipeline(config(args, seed, precision), out=folder, device=args.device, stages=("pretrain", "finetune"),
-                             data=data, log=lambda *a: None)
+            with fp32_modules(()):   # plain bf16: the default keeps the head in fp32 (the fourth arm below)
+                r = run_pipeline(config(args, seed, precision), out=folder, device=args.device, stages=("pretrain", "finetune"),
+                                 data=data, log=lambda *a: None)
             runs[precision][seed] = r.metrics
             if precision == "bf16":   # the same bf16 pretraining, fine-tuned in fp32: which stage a difference comes from
                 mixed = Path(args.runs) / f"bf16_pretrain_fp32_finetune_seed{seed}"
                 share_stages(folder, mixed, ["pretrain"])
                 runs["bf16_pretrain_fp32_finetune"][seed] = run_pipeline(config(args, seed, "fp32"), out=mixed, device=args.device,
                                                                          stages=("finetune",), data=data, log=lambda *a: None).metrics
-                with fp32_modules(("head",)):   # the projection head (and the fine-tuned head layers) in fp32
+                with fp32_modules(("head",)):   # the pretraining's projection head in fp32
                     runs["bf16_fp32_head"][seed] = run_pipeline(config(args, seed, "bf16"), out=Path(args.runs) / f"bf16_fp32_head_seed{seed}",
                                                                 device=args.device, stages=("pretrain", "finetune"), data=data,
                                                                 log=lambda *a: None).metrics

@@ -84,7 +84,7 @@ class Autocast(Callback):
 
 
 # %% ../nbs/04a_precision.ipynb #5c8f66cd
-FP32_MODULES = ()   # submodules kept in fp32 under bf16 autocast; ('head',) is measured in bench/precision_accuracy.py
+FP32_MODULES = ('head',)   # kept in fp32 under bf16 autocast: the projection head (bench/precision_accuracy.py, arm bf16_fp32_head)
 
 def precision_callbacks(precision:str='auto', device=None, fp32_modules=None) -> list:
     "The callbacks that train in `precision` on `device` (`resolve_precision`): `[Autocast()]` for bf16, none for fp32."
