@@ -20,6 +20,7 @@ from .data import (load_dataset, label_fraction_split, validation_split, LabelSp
 from .models import (simclrv2_resnet, ProjectionHead, ContrastiveNet, FineTuneNet, ClassifierNet, build_encoder,
                               save_checkpoint, load_checkpoint, count_parameters, CHECKPOINT_FORMAT)
 from .checkpoint import atomic_write, atomic_write_json, fit_resumable, load_weights, safe_load
+from .losses import NT_XENT_TEMPERATURE
 
 # %% auto #0
 __all__ = ['RENAMED_KEYS', 'STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECTION_FIELDS', 'RATE_FIELDS',
@@ -52,7 +53,7 @@ class PipelineConfig:
     pretrain_epochs: int = 100
     pretrain_bs: int = 256
     pretrain_base_lr: float = 0.075          # base lr, scaled by sqrt(batch size) (the paper's v2 rule: 0.075*sqrt(B) for small batches)
-    temperature: float = 0.2            # NT-Xent tau (paper: 0.1 ImageNet, 0.5 CIFAR-10)
+    temperature: float = NT_XENT_TEMPERATURE   # NT-Xent tau, 0.2 (losses.NT_XENT_TEMPERATURE; paper: 0.1 ImageNet, 0.5 CIFAR-10)
     color_strength: float = 0.5         # colour distortion strength s (1.0 ImageNet, 0.5 CIFAR-10)
     blur: bool = False                  # Gaussian blur (ImageNet only in the official code)
     memory: bool = False                # MoCo-style memory queue of extra negatives

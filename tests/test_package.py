@@ -5,7 +5,7 @@ import pytest, torch
 
 BIN = Path(sys.executable).parent
 MODULES = ['data', 'models', 'augment', 'losses', 'optim', 'precision', 'evaluate', 'pretrain', 'checkpoint', 'distributed',
-           'finetune', 'distill', 'pipeline', 'report', 'cli', 'experiments', 'panels', 'official', 'predict']
+           'finetune', 'distill', 'pipeline', 'report', 'cli', 'experiments', 'panels', 'official', 'predict', 'cputune']
 
 @pytest.mark.parametrize('mod', MODULES)
 def test_module_imports(mod):
