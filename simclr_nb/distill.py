@@ -17,7 +17,7 @@ from fastcore.basics import patch
 from .augment import AugmentBatch, CropFlip, to_float, resize_to
 from .optim import LARS, scale_lr, WarmupCosine
 from .precision import precision_callbacks, autocast_context
-from .distributed import global_batch_size
+from .distributed import global_batch_size, shard_dl, is_distributed
 
 # %% auto #0
 __all__ = ['distill_loss', 'DistillLoss', 'check_distill_pair', 'DistillCallback', 'distill_learner']
@@ -85,7 +85,7 @@ class DistillCallback(Callback):
             raise ValueError(f"alpha={alpha} < 1 mixes in a label loss: pass labeled_dl (labeled (x, y) batches)")
         if not tau > 0: raise ValueError(f"tau must be > 0, got {tau}")
         self.teacher, self.tau, self.alpha, self.scale_by_tau2 = teacher, tau, alpha, scale_by_tau2
-        self.labeled_dl, self.labeled_tfm, self._labeled_it = labeled_dl, labeled_tfm, None
+        self.labeled_dl, self.labeled_tfm, self._labeled_it, self._labeled = labeled_dl, labeled_tfm, None, labeled_dl
         self.freeze_teacher()
 
     def freeze_teacher(self):
@@ -99,7 +99,8 @@ class DistillCallback(Callback):
         self.teacher.to(device)
         self.freeze_teacher()
         self.learn.loss_func = DistillLoss(self.tau, self.scale_by_tau2)
-        self._labeled_it = None
+        self._labeled_it = None   # under a launcher each rank draws its own slice of every labeled batch (`shard_dl`)
+        self._labeled = shard_dl(self.labeled_dl, seed=0) if self.labeled_dl is not None and is_distributed() else self.labeled_dl
 
     def before_batch(self):
         if not self.training: return   # validation keeps the true test labels
@@ -111,10 +112,10 @@ class DistillCallback(Callback):
 @patch
 def _next_labeled(self:DistillCallback):
     "The next labeled batch (cycling through `labeled_dl`), on the student's device, augmented by `labeled_tfm`."
-    if self._labeled_it is None: self._labeled_it = iter(self.labeled_dl)
+    if self._labeled_it is None: self._labeled_it = iter(self._labeled)
     try: b = next(self._labeled_it)
     except StopIteration:
-        self._labeled_it = iter(self.labeled_dl); b = next(self._labeled_it)
+        self._labeled_it = iter(self._labeled); b = next(self._labeled_it)
     x, y = b[0], b[1]
     device = self.learn.xb[0].device
     x, y = x.to(device), y.to(device)

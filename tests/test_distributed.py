@@ -1,5 +1,6 @@
 """Several processes equal one: 2 gloo CPU processes with batch B each against 1 process with batch 2B, from the same
-weights, for pretraining (global BN, gathered NT-Xent, LARS, memory), fine-tuning and distillation; and a
+weights, for pretraining (global BN, gathered NT-Xent, LARS, memory), fine-tuning and distillation (also with half label
+loss, alpha 0.5); and a
 `torchrun --nproc_per_node 2` run of `simclr-nb run` that writes one report."""
 import json, os, shutil, subprocess, sys
 from pathlib import Path
@@ -73,7 +74,9 @@ def _learner(kind, dtype=DTYPE, lr=None):
     from simclr_nb.distill import distill_learner
     teacher = ClassifierNet(build_encoder(SPEC), 10).to(DTYPE)
     student = ClassifierNet(enc, 10).to(DTYPE)
-    return distill_learner(dls, student, teacher, 8, tau=1.0, train_tfm=_as_dtype, precision='fp32', warmup_frac=0., cbs=[ExactRun()])
+    # distill_alpha: half label loss on labeled batches of 2B in a fixed order, which each rank must split as the unlabeled ones
+    alpha = dict(alpha=0.5, labeled_dl=TensorImageDL(x.flip(0), y.flip(0), bs=2 * B, drop_last=True)) if kind == 'distill_alpha' else {}
+    return distill_learner(dls, student, teacher, 8, tau=1.0, train_tfm=_as_dtype, precision='fp32', warmup_frac=0., cbs=[ExactRun()], **alpha)
 
 
 def _fit(learn, kind):
@@ -94,7 +97,7 @@ def _run(distributed:bool):
     from simclr_nb.models import build_encoder
     from simclr_nb.evaluate import extract_features
     res = {}
-    for kind in ('pretrain', 'finetune', 'distill', 'pretrain_fp32'):
+    for kind in ('pretrain', 'finetune', 'distill', 'distill_alpha', 'pretrain_fp32'):
         learn = _learner('pretrain', torch.float32, FP32_LR) if kind == 'pretrain_fp32' else _learner(kind)
         res[kind + '_start'] = {k: v.clone() for k, v in learn.model.state_dict().items()}
         if distributed: learn.add_cb(DistributedCallback())
@@ -131,7 +134,7 @@ def _max_diff(a, b, where=False):
     return (d[k], k) if where else d[k]
 
 
-@pytest.mark.parametrize('kind', ['pretrain', 'finetune', 'distill', 'pretrain_fp32'])
+@pytest.mark.parametrize('kind', ['pretrain', 'finetune', 'distill', 'distill_alpha', 'pretrain_fp32'])
 def test_two_processes_equal_one(two_process_results, one_process_results, kind):
     ref, (r0, r1) = one_process_results[kind], (two_process_results[0][kind], two_process_results[1][kind])
     assert r0.keys() == ref.keys()
