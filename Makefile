@@ -25,10 +25,10 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/simclr-nb run --out runs/demo --ft-augment none
 
-## Copies the demo's metrics.json, report and figures to nbs/images/demo/ (the README's demo table is that file).
+## Copies the demo's metrics.json, report and all its figures (the report links them) to nbs/images/demo/ (the README's demo table is that file).
 demo-record:
 	mkdir -p nbs/images/demo
-	cp runs/demo/metrics.json runs/demo/report.md runs/demo/config.json runs/demo/accuracy.png runs/demo/pretrain_curves.png nbs/images/demo/
+	cp runs/demo/metrics.json runs/demo/report.md runs/demo/config.json runs/demo/*.png nbs/images/demo/
 
 ## Fashion-MNIST from Debian's package, when we are root and it is missing; never fatal.
 data-fashion-mnist:
