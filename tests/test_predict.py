@@ -49,7 +49,8 @@ def test_predict_on_pngs_matches_test_set_predictions(run):
     assert np.abs(df[model.meta['classes']].values - ref.numpy()).max() < 1e-6
     assert df['class'].tolist() == [str(int(i)) for i in ref.argmax(1)]
     assert len(set(df['class'])) > 1                                           # the model is not constant
-    assert (df['class'] == [str(int(y)) for y in data.test_y[:6]]).sum() >= 2
+    acc = (extract_features(model, data.test_x, size=12).argmax(1) == data.test_y).float().mean()
+    assert acc > 0.2, f"the fixture's classifier is at chance ({acc:.2f}) on the digits test images"   # measured 0.31; 6 PNGs are too few to judge it
     assert list(df.index) == [str(f) for f in files]
 
 def test_predict_cmd_prints_and_writes_csv(run, tmp_path, capsys):
