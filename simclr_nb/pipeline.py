@@ -422,7 +422,7 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     (the validation hold-out: no choice is ever made on the test split)."""
     from simclr_nb.augment import SimCLRAugment
     from simclr_nb.pretrain import pretrain_learner, fit_pretrain, KNNMonitor, pretrain_history, plot_pretrain
-    from simclr_nb.precision import resolve_precision
+    from simclr_nb.precision import resolve_precision, FP32_MODULES   # read at call time: a caller may change it
     set_seed(cfg.seed)
     spec = cfg.teacher_spec(data.n_channels)
     encoder = build_encoder(spec)
@@ -448,7 +448,8 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     knn_hist = [float(v) for v in col('knn_acc')]
     return dict(knn_accuracy=knn_hist[-1] if knn_hist else knn.knn_accuracy(model), knn_at_init=knn_init, knn_on='valid',
                 final_loss=train_loss[-1] if train_loss else float('nan'), loss_per_epoch=train_loss,
-                knn_per_epoch=knn_hist, epochs=cfg.pretrain_epochs, parameters=count_parameters(model), precision=precision)
+                knn_per_epoch=knn_hist, epochs=cfg.pretrain_epochs, parameters=count_parameters(model), precision=precision,
+                fp32_modules=list(FP32_MODULES) if precision == 'bf16' else [])   # kept in fp32 under autocast (04a)
 
 # %% ../nbs/09_pipeline.ipynb #58c6ab30
 def load_pretrained(rf:RunFolder, device=None):

@@ -92,7 +92,8 @@ def report_lines(cfg:PipelineConfig, m:dict, table, found:list) -> list:
     if 'processes' in m: lines += [processes_text(m['processes']), ""]
     if 'pretrain' in m:
         p = m['pretrain']
-        lines += [f"Pretraining (once, seed {cfg.seed}; it serves every seed below): {p['epochs']} epochs in {p.get('precision', 'fp32')}, "
+        lines += [f"Pretraining (once, seed {cfg.seed}; it serves every seed below): {p['epochs']} epochs in {p.get('precision', 'fp32')}"
+                  f"{' (' + ', '.join(p['fp32_modules']) + ' in fp32)' if p.get('fp32_modules') else ''}, "
                   f"final NT-Xent {p['final_loss']:.3f}; kNN accuracy on the {p.get('knn_on', 'test')} images {100 * p['knn_at_init']:.1f}% "
                   f"at initialisation -> {100 * p['knn_accuracy']:.1f}% after ({p['wall_s']:.0f} s).", ""]
     lines += [f"Test accuracy (%), mean ± standard deviation over seeds {', '.join(str(s) for s in cfg.seeds)} (label split and training; "
