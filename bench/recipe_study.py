@@ -10,8 +10,12 @@ teacher, one setting changed at a time from the base (30 epochs over the trainin
 random initialisation). Each arm is compared with the base by `simclr_nb.evaluate.verdict`, paired over the seeds, on
 **validation** accuracy; test accuracies are stored beside them and never used for a choice.
 
-The pretraining settings (colour strength, batch, base rate) are not studied here: at about 5 minutes per pretraining
-on 2 cores, the 18 more pretrainings did not fit this session.
+`--pretraining` adds the pretraining study: the NT-Xent temperature, the colour strength, the batch, the base rate and
+the number of epochs, one at a time, each a pretraining per seed followed by the 10% fine-tuning; every arm is judged
+on the fine-tuned model's validation accuracy against this study's own base arm (the kNN accuracy of the pretrained
+encoder on validation is stored beside it). It trains in the kit's default precision (`precision='auto'`: bf16 with the
+projection head in fp32 where bf16 is native, `04a_precision`), which makes its 3 x 8 pretrainings affordable on 2
+cores; the distillation study's teachers are fp32.
 
 The JSON is rewritten after every arm and finished runs are reused (the pipeline's run folders), so an interrupted
 study resumes where it stopped.
@@ -41,6 +45,14 @@ DISTILL_ARMS = {   # name: overrides of the base config (base: 30 epochs, tau 1,
     'label_loss_0.5': dict(distill_alpha=0.5),
 }
 
+PRETRAIN_ARMS = {  # name: overrides of the pretraining base (tau 0.2, colour 0.5, batch 256, base rate 0.075, 12 epochs)
+    'base': {},
+    'tau_0.5': dict(temperature=0.5), 'color_1.0': dict(color_strength=1.0), 'batch_128': dict(pretrain_bs=128),
+    'base_lr_0.15': dict(pretrain_base_lr=0.15), 'tau_0.1': dict(temperature=0.1), 'color_0.25': dict(color_strength=0.25),
+    'epochs_24': dict(pretrain_epochs=24),
+}
+MAIN_MEASURE = {'distill': 'student', 'pretrain': 'finetune'}   # what each study's arms are chosen on (validation)
+
 
 def base_config(args, seed, **over) -> PipelineConfig:
     "`bench/precision_accuracy.py`'s fp32 config of `seed` (so its runs are reused), with the self-distilled student on."
@@ -65,7 +77,7 @@ class Study:
         self.res = dict(command=' '.join(['python', 'bench/recipe_study.py'] + sys.argv[1:]), machine=machine_info(args.device),
                         settings=dict(train_images=args.train_images, test_images=args.test_images, fraction=FRACTION,
                                       seeds=args.seeds, pretrain_epochs=args.epochs, base=base_config(args, 0).to_dict()),
-                        distill={})
+                        distill={}, pretrain={})
 
     def log(self, *a): print(f'[{time.time() - self.t0:6.0f} s]', *a, flush=True)
 
@@ -97,7 +109,7 @@ class Study:
 
     def judge(self, study):
         "Each arm's main measure against the base arm, on validation, paired over seeds (the one verdict function)."
-        arms, main = self.res[study], 'student'
+        arms, main = self.res[study], MAIN_MEASURE[study]
         if 'base' not in arms: return
         base = arms['base'][main]['valid']['values']
         for name, arm in arms.items():
@@ -125,6 +137,21 @@ class Study:
                          f"{100 * m[teacher]['valid_accuracy']:.1f} (validation), {st['wall_s']:.0f} s")
             self.record('distill', name, over, per_seed)
 
+    def pretraining(self):
+        "Each pretraining arm: a pretraining per seed (precision 'auto'), then the 10% fine-tuning from head layer 1."
+        for name, over in PRETRAIN_ARMS.items():
+            if name in self.res['pretrain'] and not self.args.redo: continue
+            per_seed = {}
+            for seed in self.args.seeds:
+                cfg = base_config(self.args, seed, precision='auto', self_distill=False, **over)
+                m = self.run_arm('pretrain', name, seed, cfg, ('pretrain', 'finetune'), None)
+                ft, pre = m[stage_key('finetune', FRACTION, seed)], m['pretrain']
+                per_seed[seed] = dict(finetune=dict(valid=ft['valid_accuracy'], test=ft['accuracy']), knn=dict(valid=pre['knn_accuracy']),
+                                      pretrain_wall_s=dict(valid=pre['wall_s']))
+                self.log(f"pretrain {name} seed {seed}: kNN {100 * pre['knn_accuracy']:.1f}, fine-tuned {100 * ft['valid_accuracy']:.1f} "
+                         f"(validation), {pre['precision']}, {pre['wall_s']:.0f} s")
+            self.record('pretrain', name, over, per_seed)
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,6 +160,7 @@ def main():
     ap.add_argument('--test-images', type=int, default=1000)
     ap.add_argument('--epochs', type=int, default=12, help='pretraining epochs (precision_accuracy.py: 12)')
     ap.add_argument('--redo', action='store_true', help='re-read every arm (finished runs are still reused)')
+    ap.add_argument('--pretraining', action='store_true', help='also the pretraining study (8 arms x 3 seeds of pretraining)')
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--runs', default=str(ROOT/'runs'/'recipe_study'))
     args = ap.parse_args()
@@ -140,8 +168,11 @@ def main():
     if st.out.exists():   # resume: keep the finished arms
         import json
         old = json.loads(st.out.read_text())
-        st.res['distill'] = old.get('distill', {})
+        for study in ('distill', 'pretrain'):
+            st.res[study] = old.get(study, {})
+            if f'{study}_chosen' in old: st.res[f'{study}_chosen'] = old[f'{study}_chosen']
     st.distill()
+    if args.pretraining: st.pretraining()
     st.save()
     st.log(f'done: {st.out}')
 
