@@ -16,6 +16,8 @@ on the fine-tuned model's validation accuracy against this study's own base arm 
 encoder on validation is stored beside it). It trains in the kit's default precision (`precision='auto'`: bf16 with the
 projection head in fp32 where bf16 is native, `04a_precision`), which makes its 3 x 8 pretrainings affordable on 2
 cores; the distillation study's teachers are fp32.
+`--digits-colour` repeats the colour-strength comparison (1.0 against 0.5) on the demo's digits with the demo's
+settings, three pretrainings per arm: a default that changes for Fashion-MNIST is checked on the data it also serves.
 
 The JSON is rewritten after every arm and finished runs are reused (the pipeline's run folders), so an interrupted
 study resumes where it stopped.
@@ -51,7 +53,8 @@ PRETRAIN_ARMS = {  # name: overrides of the pretraining base (tau 0.2, colour 0.
     'base_lr_0.15': dict(pretrain_base_lr=0.15), 'tau_0.1': dict(temperature=0.1), 'color_0.25': dict(color_strength=0.25),
     'epochs_24': dict(pretrain_epochs=24),
 }
-MAIN_MEASURE = {'distill': 'student', 'pretrain': 'finetune'}   # what each study's arms are chosen on (validation)
+DIGITS_COLOUR_ARMS = {'base': {}, 'color_1.0': dict(color_strength=1.0)}   # is the Fashion-MNIST colour choice right for digits?
+MAIN_MEASURE = {'distill': 'student', 'pretrain': 'finetune', 'digits_colour': 'finetune'}   # what each study's arms are chosen on (validation)
 
 
 def base_config(args, seed, **over) -> PipelineConfig:
@@ -77,7 +80,7 @@ class Study:
         self.res = dict(command=' '.join(['python', 'bench/recipe_study.py'] + sys.argv[1:]), machine=machine_info(args.device),
                         settings=dict(train_images=args.train_images, test_images=args.test_images, fraction=FRACTION,
                                       seeds=args.seeds, pretrain_epochs=args.epochs, base=base_config(args, 0).to_dict()),
-                        distill={}, pretrain={})
+                        distill={}, pretrain={}, digits_colour={})
 
     def log(self, *a): print(f'[{time.time() - self.t0:6.0f} s]', *a, flush=True)
 
@@ -93,10 +96,11 @@ class Study:
                      stages=('pretrain', 'finetune'), data=self.data, log=lambda *a: None, progress=False)
         return folder
 
-    def run_arm(self, study, name, seed, cfg, stages, share) -> dict:
+    def run_arm(self, study, name, seed, cfg, stages, share, data=None) -> dict:
         folder = Path(self.args.runs)/study/f'{name}_seed{seed}'
         if share: share_stages(seed_folder(self.args, seed), folder, share)
-        r = run_pipeline(cfg, out=folder, device=self.args.device, stages=stages, data=self.data, log=lambda *a: None, progress=False)
+        r = run_pipeline(cfg, out=folder, device=self.args.device, stages=stages, data=self.data if data is None else data,
+                         log=lambda *a: None, progress=False)
         return r.metrics
 
     def record(self, study, name, over, per_seed):
@@ -137,20 +141,29 @@ class Study:
                          f"{100 * m[teacher]['valid_accuracy']:.1f} (validation), {st['wall_s']:.0f} s")
             self.record('distill', name, over, per_seed)
 
-    def pretraining(self):
-        "Each pretraining arm: a pretraining per seed (precision 'auto'), then the 10% fine-tuning from head layer 1."
-        for name, over in PRETRAIN_ARMS.items():
-            if name in self.res['pretrain'] and not self.args.redo: continue
+    def pretrain_arms(self, study, arms, config, data=None):
+        "Each arm of `arms`: for every seed a pretraining (`config(seed, **overrides)`) and the 10% fine-tuning, judged on validation."
+        for name, over in arms.items():
+            if name in self.res[study] and not self.args.redo: continue
             per_seed = {}
             for seed in self.args.seeds:
-                cfg = base_config(self.args, seed, precision='auto', self_distill=False, **over)
-                m = self.run_arm('pretrain', name, seed, cfg, ('pretrain', 'finetune'), None)
+                m = self.run_arm(study, name, seed, config(seed, **over), ('pretrain', 'finetune'), None, data)
                 ft, pre = m[stage_key('finetune', FRACTION, seed)], m['pretrain']
                 per_seed[seed] = dict(finetune=dict(valid=ft['valid_accuracy'], test=ft['accuracy']), knn=dict(valid=pre['knn_accuracy']),
                                       pretrain_wall_s=dict(valid=pre['wall_s']))
-                self.log(f"pretrain {name} seed {seed}: kNN {100 * pre['knn_accuracy']:.1f}, fine-tuned {100 * ft['valid_accuracy']:.1f} "
+                self.log(f"{study} {name} seed {seed}: kNN {100 * pre['knn_accuracy']:.1f}, fine-tuned {100 * ft['valid_accuracy']:.1f} "
                          f"(validation), {pre['precision']}, {pre['wall_s']:.0f} s")
-            self.record('pretrain', name, over, per_seed)
+            self.record(study, name, over, per_seed)
+
+    def digits_colour(self):
+        "The demo's data: colour strength 1.0 against 0.5 on digits (8 px, the demo's settings, fine-tuning without augmentation)."
+        config = lambda seed, **over: PipelineConfig(label_fractions=(FRACTION,), seed=seed, seeds=(seed,), ft_augment='none',
+                                                     baselines=False, self_distill=False, student_depth=None, **over)
+        self.pretrain_arms('digits_colour', DIGITS_COLOUR_ARMS, config, load_dataset('digits'))
+
+    def pretraining(self):
+        "Each pretraining arm: a pretraining per seed (precision 'auto'), then the 10% fine-tuning from head layer 1."
+        self.pretrain_arms('pretrain', PRETRAIN_ARMS, lambda seed, **over: base_config(self.args, seed, precision='auto', self_distill=False, **over))
 
 
 def main():
@@ -161,6 +174,7 @@ def main():
     ap.add_argument('--epochs', type=int, default=12, help='pretraining epochs (precision_accuracy.py: 12)')
     ap.add_argument('--redo', action='store_true', help='re-read every arm (finished runs are still reused)')
     ap.add_argument('--pretraining', action='store_true', help='also the pretraining study (8 arms x 3 seeds of pretraining)')
+    ap.add_argument('--digits-colour', action='store_true', help='also colour strength 1.0 against 0.5 on digits (the demo)')
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--runs', default=str(ROOT/'runs'/'recipe_study'))
     args = ap.parse_args()
@@ -168,11 +182,12 @@ def main():
     if st.out.exists():   # resume: keep the finished arms
         import json
         old = json.loads(st.out.read_text())
-        for study in ('distill', 'pretrain'):
+        for study in ('distill', 'pretrain', 'digits_colour'):
             st.res[study] = old.get(study, {})
             if f'{study}_chosen' in old: st.res[f'{study}_chosen'] = old[f'{study}_chosen']
     st.distill()
     if args.pretraining: st.pretraining()
+    if args.digits_colour: st.digits_colour()
     st.save()
     st.log(f'done: {st.out}')
 
