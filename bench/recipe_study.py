@@ -54,7 +54,7 @@ PRETRAIN_ARMS = {  # name: overrides of the pretraining base (tau 0.2, colour 0.
     'epochs_24': dict(pretrain_epochs=24),
 }
 DIGITS_COLOUR_ARMS = {'base': {}, 'color_1.0': dict(color_strength=1.0)}   # is the Fashion-MNIST colour choice right for digits?
-MAIN_MEASURE = {'distill': 'student', 'pretrain': 'finetune', 'digits_colour': 'finetune'}   # what each study's arms are chosen on (validation)
+MAIN_MEASURE = {'distill': 'student', 'pretrain': 'finetune', 'digits_colour': 'finetune'}   # each study: what its arms are chosen on (validation)
 
 
 def base_config(args, seed, **over) -> PipelineConfig:
@@ -80,7 +80,7 @@ class Study:
         self.res = dict(command=' '.join(['python', 'bench/recipe_study.py'] + sys.argv[1:]), machine=machine_info(args.device),
                         settings=dict(train_images=args.train_images, test_images=args.test_images, fraction=FRACTION,
                                       seeds=args.seeds, pretrain_epochs=args.epochs, base=base_config(args, 0).to_dict()),
-                        distill={}, pretrain={}, digits_colour={})
+                        **{study: {} for study in MAIN_MEASURE})
 
     def log(self, *a): print(f'[{time.time() - self.t0:6.0f} s]', *a, flush=True)
 
@@ -182,7 +182,7 @@ def main():
     if st.out.exists():   # resume: keep the finished arms
         import json
         old = json.loads(st.out.read_text())
-        for study in ('distill', 'pretrain', 'digits_colour'):
+        for study in MAIN_MEASURE:
             st.res[study] = old.get(study, {})
             if f'{study}_chosen' in old: st.res[f'{study}_chosen'] = old[f'{study}_chosen']
     st.distill()
