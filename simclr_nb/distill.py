@@ -146,7 +146,7 @@ def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)` (
                     wd: float = 1e-4,          # pretraining's weight decay (BN/bias excluded by LARS)
                     warmup_frac: float = 0.05, # warm-up fraction of every fit, then cosine to 0 (`WarmupCosine`; pretraining: 5%)
                     train_tfm=None,            # augmentation of the uint8 batch, shared by teacher and student; default `CropFlip(size)`
-                    precision: str = 'fp32',   # 'fp32', 'bf16' or 'auto' (`simclr_nb.precision`): student and teacher forward passes
+                    precision: str = 'fp32',   # 'fp32', 'bf16', 'fp16' or 'auto' (`simclr_nb.precision`): student and teacher forward passes
                     cbs=None,                  # more fastai callbacks
                     **kwargs,                  # passed to `Learner`
                    ) -> Learner:

@@ -73,7 +73,7 @@ def finetune_learner(dls,                       # `labeled_dls`: train (x, y) on
                      opt: str = 'lars',         # 'lars' (official) or 'adam' (fastai's Adam with decoupled weight decay, i.e. AdamW)
                      exclude_classifier: bool = True, # keep the new classifier out of LARS adaptation/decay (official)
                      train_tfm=None,            # training augmentation on the uint8 batch; default `CropFlip(size)` (official crop+flip)
-                     precision: str = 'fp32',   # 'fp32', 'bf16' or 'auto' (`simclr_nb.precision`)
+                     precision: str = 'fp32',   # 'fp32', 'bf16', 'fp16' or 'auto' (`simclr_nb.precision`)
                      cbs=None,                  # more fastai callbacks
                      **kwargs,                  # passed to `Learner`
                     ) -> Learner:

@@ -43,7 +43,7 @@ class PipelineConfig:
     seed: int = 0                       # seed of the pretraining; one pretraining serves every seed of `seeds`
     seeds: tuple = (0, 1, 2)            # label splits and downstream training: every accuracy is a mean ± std over these seeds
     valid_fraction: float = 0.1         # class-balanced hold-out of the training images, never trained on with labels; settings are chosen on it (0: none)
-    precision: str = 'auto'             # 'auto' (bf16 on a CPU/GPU that runs it natively, else fp32), 'fp32' or 'bf16'
+    precision: str = 'auto'             # 'auto' (bf16 on a CPU/GPU that runs it natively, else fp32), 'fp32', 'bf16' or 'fp16'
     # the teacher: a SimCLRv2 ResNet and its projection head
     depth: int = 18
     width: float = 0.25
@@ -449,7 +449,7 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     return dict(knn_accuracy=knn_hist[-1] if knn_hist else knn.knn_accuracy(model), knn_at_init=knn_init, knn_on='valid',
                 final_loss=train_loss[-1] if train_loss else float('nan'), loss_per_epoch=train_loss,
                 knn_per_epoch=knn_hist, epochs=cfg.pretrain_epochs, parameters=count_parameters(model), precision=precision,
-                fp32_modules=list(FP32_MODULES) if precision == 'bf16' else [])   # kept in fp32 under autocast (04a)
+                fp32_modules=list(FP32_MODULES) if precision != 'fp32' else [])   # kept in fp32 under autocast (04a)
 
 # %% ../nbs/09_pipeline.ipynb #58c6ab30
 def load_pretrained(rf:RunFolder, device=None):

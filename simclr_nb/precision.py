@@ -7,16 +7,16 @@ Docs: https://simclr-nb.github.io/simclr_nb/precision.html.md"""
 
 # %% ../nbs/04a_precision.ipynb #8971d272
 from __future__ import annotations
-import contextlib
+import contextlib, warnings
 import torch
 from fastai.callback.core import Callback
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'FP32_MODULES', 'cpu_has_native_bf16', 'resolve_precision', 'Autocast', 'precision_callbacks',
-           'autocast_context']
+__all__ = ['PRECISIONS', 'FP32_MODULES', 'AUTOCAST_DTYPES', 'cpu_has_native_bf16', 'cpu_has_native_fp16', 'resolve_precision',
+           'Autocast', 'precision_callbacks', 'autocast_context', 'LossScaler']
 
 # %% ../nbs/04a_precision.ipynb #5f964dec
-PRECISIONS = ('auto', 'fp32', 'bf16')
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 
 def _cpu_flags() -> set:
     try:
@@ -29,12 +29,21 @@ def cpu_has_native_bf16() -> bool:
     cap = torch.backends.cpu.get_cpu_capability()
     return cap.startswith('AVX512') and bool({'avx512_bf16', 'amx_bf16'} & _cpu_flags())
 
+def cpu_has_native_fp16() -> bool:
+    "True when the CPU has fp16 arithmetic (AVX512-FP16 or AMX-FP16); elsewhere PyTorch emulates fp16, far slower than fp32."
+    cap = torch.backends.cpu.get_cpu_capability()
+    return cap.startswith('AVX512') and bool({'avx512_fp16', 'amx_fp16'} & _cpu_flags())
+
 def resolve_precision(precision:str='auto', device=None) -> str:
-    "'fp32' or 'bf16' for `device`: `auto` is bf16 on a GPU that supports it or a CPU with native bf16, else fp32."
+    """'fp32', 'bf16' or 'fp16' for `device`: `auto` is bf16 on a GPU that supports it or a CPU with native bf16, else
+    fp32; never fp16 (5 exponent bits: it needs loss scaling, `LossScaler`), which is used only when asked for by name."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}"
-                         + (" (fp16 needs loss scaling, which the kit does not do yet: use bf16)" if precision == 'fp16' else ''))
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     dev = torch.device(device if device is not None else 'cpu')
+    if precision == 'fp16' and dev.type == 'cpu' and not cpu_has_native_fp16():
+        warnings.warn("precision='fp16' on a CPU without fp16 arithmetic (AVX512-FP16 or AMX-FP16) is emulated and many "
+                      "times slower than fp32 (timed in the precision notebook); 'auto' picks bf16 where it is native, "
+                      "else fp32", stacklevel=2)
     if precision == 'auto':
         if dev.type == 'cuda': return 'bf16' if torch.cuda.is_bf16_supported() else 'fp32'
         return 'bf16' if dev.type == 'cpu' and cpu_has_native_bf16() else 'fp32'
@@ -84,14 +93,40 @@ class Autocast(Callback):
 
 
 # %% ../nbs/04a_precision.ipynb #5c8f66cd
-FP32_MODULES = ('head',)   # kept in fp32 under bf16 autocast: the projection head (bench/precision_accuracy.py, arm bf16_fp32_head)
+FP32_MODULES = ('head',)   # kept in fp32 under bf16/fp16 autocast: the projection head (bench/precision_accuracy.py, arm bf16_fp32_head)
+AUTOCAST_DTYPES = dict(bf16=torch.bfloat16, fp16=torch.float16)
 
 def precision_callbacks(precision:str='auto', device=None, fp32_modules=None) -> list:
-    "The callbacks that train in `precision` on `device` (`resolve_precision`): `[Autocast()]` for bf16, none for fp32."
-    keep = FP32_MODULES if fp32_modules is None else fp32_modules
-    return [Autocast(torch.bfloat16, keep)] if resolve_precision(precision, device) == 'bf16' else []
+    """The callbacks that train in `precision` on `device` (`resolve_precision`): none for fp32, `[Autocast()]` for
+    bf16, `[Autocast(), LossScaler()]` for fp16."""
+    p, keep = resolve_precision(precision, device), (FP32_MODULES if fp32_modules is None else fp32_modules)
+    if p == 'fp32': return []
+    return [Autocast(AUTOCAST_DTYPES[p], keep)] + ([LossScaler()] if p == 'fp16' else [])
 
 def autocast_context(learn):
     "The autocast context of `learn`'s `Autocast` callback, or a no-op context when it trains in fp32."
     cb = next((c for c in learn.cbs if isinstance(c, Autocast)), None)
     return cb.context() if cb is not None else contextlib.nullcontext()
+
+# %% ../nbs/04a_precision.ipynb #d51ab26f
+from fastai.callback.core import CancelStepException
+
+class LossScaler(Callback):
+    """Dynamic loss scaling for fp16 with `torch.amp.GradScaler` on the learner's device, as fastai's `MixedPrecision`
+    (which is CUDA-only): scale the loss before backward, unscale before the step, skip overflowed steps."""
+    order = 10   # fastai's `MixedPrecision`: before callbacks that read the gradients
+    def __init__(self, **scaler_kwargs): self.scaler_kwargs, self.scaler, self.skipped_steps = scaler_kwargs, None, 0
+    def before_fit(self):
+        self.scaler = torch.amp.GradScaler(next(self.learn.model.parameters()).device.type, **self.scaler_kwargs)
+        self.skipped_steps = 0
+    def before_backward(self): self.learn.loss_grad = self.scaler.scale(self.loss_grad)
+    def before_step(self):
+        "`GradScaler.step` unscales the gradients and calls `self.step` only when they are all finite."
+        self._finite = False
+        self.scaler.step(self)
+        if not self._finite: self.skipped_steps += 1; raise CancelStepException()
+    def after_step(self): self.scaler.update()   # also after a cancelled step: that is when the scale shrinks
+    # `self` poses as the optimizer for `GradScaler`, as in fastai's `MixedPrecision`
+    @property
+    def param_groups(self): return self.opt.param_groups
+    def step(self, *args, **kwargs): self._finite = True

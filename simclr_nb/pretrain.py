@@ -242,7 +242,7 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
                      valid_seed:int|None=0, # fixed validation views (see SimCLRCallback)
                      channels_last:bool|None=None, # model and views in NHWC; None: on for CPU data unless `channels_last_hazards(model)` (see `simclr_nb.cputune`)
                      keep_freed_memory:bool|None=None, # add `KeepFreedMemory`; None: when the data are on the CPU
-                     precision:str='fp32', # 'fp32', 'bf16' or 'auto' (`simclr_nb.precision`): the forward pass; NT-Xent stays fp32
+                     precision:str='fp32', # 'fp32', 'bf16', 'fp16' or 'auto' (`simclr_nb.precision`): the forward pass; NT-Xent stays fp32
                      **kwargs # passed to Learner
                     ) -> Learner:
     "A fastai `Learner` for SimCLR pretraining: LARS with warm-up + cosine attached (a plain `fit` follows it), NT-Xent on two views, optional memory, kNN and checkpoints."

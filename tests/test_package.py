@@ -23,7 +23,7 @@ def test_run_help_documents_options():
     for opt in ('--dataset', '--label-fractions', '--ft-layer', '--pretrain-epochs', '--tau-self', '--force', '--out',
                 '--seeds', '--precision', '--valid-fraction'): assert opt in r.stdout
 
-@pytest.mark.parametrize('opt,bad,msg', [('--seeds', '0,x', '--seeds must be'), ('--precision', 'fp16', '--precision must be one of'),
+@pytest.mark.parametrize('opt,bad,msg', [('--seeds', '0,x', '--seeds must be'), ('--precision', 'fp8', '--precision must be one of'),
                                          ('--valid-fraction', '1.5', '--valid-fraction must be')])
 def test_run_refuses_bad_values_clearly(tmp_path, opt, bad, msg):
     r = subprocess.run([str(BIN/'simclr-nb'), 'run', opt, bad, '--out', str(tmp_path/'run')], capture_output=True, text=True)
