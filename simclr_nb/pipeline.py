@@ -66,7 +66,7 @@ class PipelineConfig:
     finetune_base_lr: float = 0.1            # base lr, scaled by sqrt(batch size); chosen on validation (Fashion-MNIST, 1% and 10%, against 0.02); the paper's 0.005 is for B=1024 and 60 epochs, too slow for a few hundred small steps
     ft_augment: str = 'flip'            # 'none', 'flip', 'translate' or 'crop'; flip chosen on validation (Fashion-MNIST, against translate; digits: 13_recipe) where the paper's crop+flip is made for 224 px
     crop_min_area: float = 0.5          # smallest crop area when an augmentation is 'crop' (paper: 0.08 at 224 px)
-    baselines: bool = True              # also train supervised-from-scratch and linear evaluation
+    baselines: bool = True              # train the supervised-from-scratch and linear-evaluation baselines (--no-baselines: skip them)
     # the supervised-from-scratch baseline: trained the strong supervised way, not with the fine-tuning recipe
     supervised_lr: float = 1e-2         # peak rate of fastai's Adam (AdamW), one-cycle; chosen on validation (Fashion-MNIST, 1% and 10%, against 1e-3 and 3e-3)
     supervised_wd: float = 0.05         # decoupled weight decay
@@ -79,7 +79,7 @@ class PipelineConfig:
     distill_base_lr: float = 0.075      # base lr, scaled by sqrt(batch size), as pretraining
     tau_self: float = 1.0               # temperature of self-distillation (paper: 0.1 on ImageNet; 0.1 lost 0.4 points on validation here, 13_recipe)
     tau_small: float = 1.0              # temperature of big-to-small distillation (paper: 1.0)
-    self_distill: bool = True
+    self_distill: bool = True           # distil a student of the teacher's size (--no-self-distill: only the smaller one)
     student_depth: int | None = 18      # smaller student (None: no big-to-small distillation)
     student_width: float = 0.125
     distill_augment: str = 'flip'       # paper: crop+flip, as fine-tuning
