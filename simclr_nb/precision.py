@@ -126,6 +126,10 @@ class LossScaler(Callback):
         self.scaler.step(self)
         if not self._finite: self.skipped_steps += 1; raise CancelStepException()
     def after_step(self): self.scaler.update()   # also after a cancelled step: that is when the scale shrinks
+    # `CheckpointCallback` saves and restores the scale with the epoch's checkpoint, so a resumed fit goes on from it
+    def checkpoint_state(self): return self.scaler.state_dict() if self.scaler is not None else {}
+    def load_checkpoint_state(self, state):
+        if state: self.scaler.load_state_dict(state)
     # `self` poses as the optimizer for `GradScaler`, as in fastai's `MixedPrecision`
     @property
     def param_groups(self): return self.opt.param_groups
