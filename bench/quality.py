@@ -58,8 +58,10 @@ PRESETS = {
                 # optimizer steps (at least) and passes over the labeled images (at least), per fraction
                 steps={0.002: (500, 0), 0.01: (500, 0), 0.1: (600, 8), 1.0: (0, 2)},
                 light_at=(1.0,),   # fractions with only supervised, linear eval and layer-0 fine-tuning (v2's choice at 100%)
-                # the earlier run chose both rates at the top edge of (0.02, 0.1) and (1e-3 .. 1e-2): each grid now reaches past it
-                ft_grid=dict(ft_augment=("flip", "translate"), finetune_base_lr=(0.02, 0.1, 0.3)),
+                # the earlier run chose both rates at the top edge of (0.02, 0.1) and (1e-3 .. 1e-2): each grid now reaches past it;
+                # flip won against translate on validation at 1% and 10% in that run (and on digits, 13_recipe): translate is
+                # left out of the grid to keep the preset near 2 hours on a 2-core CPU without AMX
+                ft_grid=dict(ft_augment=("flip",), finetune_base_lr=(0.02, 0.1, 0.3)),
                 sup_grid=dict(supervised_lr=(1e-3, 3e-3, 1e-2, 3e-2)),
                 distill_grid=dict(distill_init=("random", "pretrained"))),
     "smoke": dict(n_train=1000, fractions=(0.01, 0.1, 1.0), seeds=(0, 1), select_at=(0.1,), distill_at=(0.1,),
