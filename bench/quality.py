@@ -109,6 +109,10 @@ class Bench:
                         steps_per_fraction={fraction_tag(f): dict(zip(("min_steps", "min_passes"), s)) for f, s in self.p["steps"].items()},
                         selection={}, accuracy_percent={}, claims=[], targets=[], notes=[])
         self.jf = RESULTS / f"quality_{preset_name.replace('-', '_')}.json"
+        # a resumed run adds its time to the unfinished run's before it (stages already done are reused, not re-timed)
+        old = json.loads(self.jf.read_text()) if self.jf.exists() and not force else {}
+        self.wall_before = old.get("wall_s", 0.0) if old.get("preset") == preset_name and not old.get("complete") else 0.0
+        self.res["resumes"] = old.get("resumes", 0) + 1 if self.wall_before else 0
         if force and self.out.exists():
             import shutil
             dest = self.out.with_name(self.out.name + time.strftime("-previous-%Y%m%d-%H%M%S"))
@@ -118,7 +122,7 @@ class Bench:
     def log(self, *a): print(f"[{time.time() - self.t0:6.0f} s]", *a, flush=True)
 
     def save(self):
-        self.res["wall_s"] = round(time.time() - self.t0, 1)
+        self.res["wall_s"] = round(self.wall_before + time.time() - self.t0, 1)   # over every resume of an unfinished run
         RESULTS.mkdir(parents=True, exist_ok=True)
         atomic_write(self.jf, json.dumps(self.res, indent=2) + "\n")   # the package's one atomic writer: a resumable run never reads half a file
 
@@ -326,7 +330,7 @@ class Bench:
         m = self.res["machine"]
         md += ["", f"Machine: {m['cpu']} ({m['cpu_capability']}, {', '.join(m['cpu_flags'])}), {m['cores']} cores"
                + (f", GPU {m['gpu']}" if m["gpu"] else "") + f"; {m['date']}, commit {m['git_commit']}"
-               + (" with uncommitted changes" if m["uncommitted_changes"] else "") + f"; wall time {self.res['wall_s']:.0f} s; "
+               + (" with uncommitted changes" if m["uncommitted_changes"] else "") + f"; wall time {self.res['wall_s']:.0f} s" + (f" over {self.res['resumes'] + 1} processes (resumed)" if self.res.get("resumes") else "") + "; "
                + f"{'complete' if self.res['complete'] else 'INCOMPLETE: phases done ' + ', '.join(self.res['phases_done'])}. "
                + f"Command: `{self.res['command']}`."] + [f"- note: {n}" for n in dict.fromkeys(self.res["notes"])]
         self.jf.with_suffix(".md").write_text("\n".join(md) + "\n")
