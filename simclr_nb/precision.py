@@ -24,15 +24,17 @@ def _cpu_flags() -> set:
             return next((set(l.split(':', 1)[1].split()) for l in f if l.startswith('flags')), set())
     except OSError: return set()
 
+def _avx512_with_any(*flags) -> bool:
+    "PyTorch dispatches its CPU kernels to AVX512 and the CPU has one of `flags`."
+    return torch.backends.cpu.get_cpu_capability().startswith('AVX512') and bool(set(flags) & _cpu_flags())
+
 def cpu_has_native_bf16() -> bool:
     "True when PyTorch's CPU kernels run bf16 natively: AVX512 dispatch and the AVX512-BF16 or AMX-BF16 instructions."
-    cap = torch.backends.cpu.get_cpu_capability()
-    return cap.startswith('AVX512') and bool({'avx512_bf16', 'amx_bf16'} & _cpu_flags())
+    return _avx512_with_any('avx512_bf16', 'amx_bf16')
 
 def cpu_has_native_fp16() -> bool:
     "True when the CPU has fp16 arithmetic (AVX512-FP16 or AMX-FP16); elsewhere PyTorch emulates fp16, far slower than fp32."
-    cap = torch.backends.cpu.get_cpu_capability()
-    return cap.startswith('AVX512') and bool({'avx512_fp16', 'amx_fp16'} & _cpu_flags())
+    return _avx512_with_any('avx512_fp16', 'amx_fp16')
 
 def resolve_precision(precision:str='auto', device=None) -> str:
     """'fp32', 'bf16' or 'fp16' for `device`: `auto` is bf16 on a GPU that supports it or a CPU with native bf16, else
