@@ -23,8 +23,8 @@ from torchvision.datasets.utils import download_and_extract_archive
 # %% auto #0
 __all__ = ['FASHION_MNIST_CLASSES', 'FASHION_MNIST_FILES', 'FASHION_MNIST_URL', 'DEBIAN_FASHION_MNIST', 'CIFAR10_URL',
            'STL10_URL', 'GREY_MODES', 'KNOWN_DATASETS', 'ImageData', 'default_data_root', 'download_fashion_mnist',
-           'load_dataset', 'LabelSplit', 'label_fraction_split', 'validation_split', 'TensorImageDL', 'unlabeled_dls',
-           'labeled_dls', 'show_examples', 'split_table']
+           'load_dataset', 'LabelSplit', 'label_fraction_split', 'validation_split', 'fraction_text', 'TensorImageDL',
+           'unlabeled_dls', 'labeled_dls', 'show_examples', 'split_table']
 
 # %% ../nbs/00_data.ipynb #164dc0a4
 @dataclass
@@ -409,6 +409,11 @@ def validation_split(labels, fraction:float=0.1, seed:int=0) -> torch.Tensor:
     if not 0 < float(fraction) < 1: raise ValueError(f"the validation fraction must be in (0, 1), e.g. 0.1; got {fraction}")
     return label_fraction_split(labels, fraction=fraction, seed=10_000 + seed).labeled
 
+# %% ../nbs/00_data.ipynb #8ad70511
+def fraction_text(f) -> str:
+    "A label fraction as a percentage with no needless digits: 0.002 -> '0.2%', 0.1 -> '10%'."
+    return f"{float(f) * 100:g}%"
+
 # %% ../nbs/00_data.ipynb #5e321307
 class TensorImageDL(DataLoader):
     "A fastai `DataLoader` over uint8 image tensors (and optional labels) that builds each batch with one indexing operation."
@@ -484,7 +489,7 @@ def split_table(data:ImageData, fractions=(0.01, 0.1), seed:int=0):
     "A pandas table of labeled images per class for each label fraction"
     import pandas as pd
     cols = {'all train images': torch.bincount(data.train_y, minlength=data.n_classes).tolist()}
-    for f in fractions: cols[f'{f:.0%} labeled'] = label_fraction_split(data.train_y, fraction=f, seed=seed).counts(data.train_y, data.n_classes)
+    for f in fractions: cols[f'{fraction_text(f)} labeled'] = label_fraction_split(data.train_y, fraction=f, seed=seed).counts(data.train_y, data.n_classes)
     df = pd.DataFrame(cols, index=[str(c) for c in data.classes])
     df.loc['total'] = df.sum()
     return df

@@ -16,7 +16,7 @@ from fastcore.basics import store_attr, patch, noop
 from fastai.callback.core import Callback, CancelFitException
 from fastai.basics import defaults
 
-from .data import load_dataset, ImageData
+from .data import load_dataset, ImageData, fraction_text
 from .models import build_encoder, count_parameters
 from .pipeline import PipelineConfig, StageEvent, run_pipeline, share_stages, stage_key, METHODS, STAGES
 from .evaluate import spread
@@ -457,7 +457,7 @@ def best_temperature(table, method:str='distill_self', label_fraction:float|None
     Returns `tau`, `valid_accuracy`, `test_accuracy` (means, %) and `per_tau` (a DataFrame of both means per tau)."""
     sub = table[table.method == method]
     if label_fraction is not None: sub = sub[sub.label_fraction == label_fraction]
-    if not len(sub): raise ValueError(f"no {method!r} results" + ('' if label_fraction is None else f" at {label_fraction:.0%} labels")
+    if not len(sub): raise ValueError(f"no {method!r} results" + ('' if label_fraction is None else f" at {fraction_text(label_fraction)} labels")
                                       + " to choose a temperature from")
     if sub.label_fraction.nunique() > 1: raise ValueError("results at several label fractions: pass label_fraction= to choose for one")
     if sub.valid_accuracy.isna().any():

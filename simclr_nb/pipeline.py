@@ -15,7 +15,7 @@ from fastai.callback.core import Callback, CancelValidException
 from fastai.torch_core import set_seed
 from fastcore.basics import patch
 
-from .data import (load_dataset, label_fraction_split, validation_split, LabelSplit, unlabeled_dls, labeled_dls,
+from .data import (load_dataset, label_fraction_split, fraction_text, validation_split, LabelSplit, unlabeled_dls, labeled_dls,
                             KNOWN_DATASETS)
 from .models import (simclrv2_resnet, ProjectionHead, ContrastiveNet, FineTuneNet, ClassifierNet, build_encoder,
                               save_checkpoint, load_checkpoint, count_parameters, CHECKPOINT_FORMAT)
@@ -246,7 +246,7 @@ METHODS = {'supervised': 'supervised from scratch', 'linear': 'linear eval (froz
            'finetune': 'pretrained + fine-tuned (teacher)', 'distill_self': 'self-distilled student (same size)',
            'distill_small': 'distilled smaller student'}
 
-def fraction_tag(f): return f"{float(f) * 100:g}pct"
+def fraction_tag(f): return fraction_text(f).replace('%', 'pct')   # a file-name-safe fraction_text: 1pct, 0.2pct
 
 def stage_key(method:str, fraction:float, seed:int) -> str:
     "The metrics/checkpoint key of one stage: e.g. `finetune_1pct_seed0`."
@@ -688,7 +688,7 @@ def _save_splits(cfg, data, rf, sp, log):
     for (f, s), split in sp.labeled.items(): split.save(rf.path/'splits'/f'labeled_{fraction_tag(f)}_seed{s}.txt')
     s0 = cfg.seeds[0]
     log(f"{data.name}: {len(data.train_x)} training images ({len(sp.valid)} held out for validation), label fractions "
-        + ', '.join(f"{f:.0%} = {len(sp.labeled[(f, s0)].labeled)} labeled" for f in cfg.label_fractions)
+        + ', '.join(f"{fraction_text(f)} = {len(sp.labeled[(f, s0)].labeled)} labeled" for f in cfg.label_fractions)
         + f", seeds {list(cfg.seeds)} -> {rf.path}")
 
 # %% ../nbs/09_pipeline.ipynb #f388365a
@@ -711,7 +711,7 @@ def _seed_stages(cfg, data, rf, sp, f, seed, stages, device):
     if 'finetune' in stages:
         rf.run_stage(key('finetune'), lambda: finetune_stage(cfg, data, rf, split, key('finetune'), device, seed, v))
     if 'distill' not in stages or seed not in cfg.distilled_seeds(): return
-    if not rf.done(key('finetune')): raise ValueError(f"no fine-tuned teacher for {f:.0%} labels, seed {seed} in {rf.path}: run the 'finetune' stage first")
+    if not rf.done(key('finetune')): raise ValueError(f"no fine-tuned teacher for {fraction_text(f)} labels, seed {seed} in {rf.path}: run the 'finetune' stage first")
     if cfg.self_distill:
         rf.run_stage(key('distill_self'), lambda: distill_stage(cfg, data, rf, key('finetune'), key('distill_self'),
                      cfg.teacher_spec(data.n_channels), cfg.tau_self, device, seed, v, split, cfg.distill_init))

@@ -45,7 +45,7 @@ def resolve_precision(precision:str='auto', device=None) -> str:
     if precision == 'fp16' and dev.type == 'cpu' and not cpu_has_native_fp16():
         warnings.warn("precision='fp16' on a CPU without fp16 arithmetic (AVX512-FP16 or AMX-FP16) is emulated and many "
                       "times slower than fp32 (timed in the precision notebook); 'auto' picks bf16 where it is native, "
-                      "else fp32", stacklevel=2)
+                      "else fp32")   # stacklevel 1: Python shows it once per process, not once per caller (a stage resolves, then its learner)
     if precision == 'auto':
         if dev.type == 'cuda': return 'bf16' if torch.cuda.is_bf16_supported() else 'fp32'
         return 'bf16' if dev.type == 'cpu' and cpu_has_native_bf16() else 'fp32'

@@ -12,6 +12,7 @@ from .evaluate import spread, verdict
 from .checkpoint import atomic_write
 from .distributed import processes_text
 from .pipeline import PipelineConfig, RunFolder, METHODS, REPORT_KEYS, fraction_tag, stage_key, load_classifier
+from .data import fraction_text
 
 # %% auto #0
 __all__ = ['seed_values', 'summarize', 'markdown_table', 'results_table', 'common_seed_verdict', 'claims', 'claim_lines',
@@ -50,7 +51,7 @@ def _spread(d:dict):
 def results_table(cfg:PipelineConfig, summary:dict, which:str='test'):
     "Accuracy (%) per method (rows) and label fraction (columns) as 'mean ± std' over the seeds, from `summarize`'s `summary` (`which`: 'test' or 'valid')."
     import pandas as pd
-    tags = {f'{float(f):.0%} labels': fraction_tag(f) for f in cfg.label_fractions}
+    tags = {f'{fraction_text(f)} labels': fraction_tag(f) for f in cfg.label_fractions}
     return pd.DataFrame({col: {METHODS[m]: _spread(per[t][which]).fmt() for m, per in summary.items() if which in per.get(t, {})}
                          for col, t in tags.items()})
 
@@ -116,7 +117,7 @@ def plot_accuracy(cfg:PipelineConfig, summary:dict):
         mu = [100 * per[t]['test']['mean'] for t in tags if t in per]
         sd = [100 * (per[t]['test']['std'] or 0) for t in tags if t in per]
         ax.bar(xs, mu, width, yerr=sd, capsize=2, label=METHODS[meth])
-    ax.set_xticks(range(len(tags))); ax.set_xticklabels([f"{float(f):.0%} labels" for f in cfg.label_fractions])
+    ax.set_xticks(range(len(tags))); ax.set_xticklabels([f"{fraction_text(f)} labels" for f in cfg.label_fractions])
     ax.set_ylabel('test accuracy (%)'); ax.set_title(f'{cfg.dataset}: mean ± std over {len(cfg.seeds)} seeds')
     ax.legend(fontsize=7, loc='lower right'); fig.tight_layout()
     return fig
