@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torchvision.transforms import v2 as T
 
+from simclr_nb.checkpoint import atomic_write
 from simclr_nb.augment import SimCLRAugment
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -133,7 +134,7 @@ def main():
     )
     out = Path(args.out or Path(__file__).parent / "results" / f"augment_{dev.type}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    atomic_write(out, json.dumps(res, indent=2) + "\n")
     print(f"simclr_nb SimCLRAugment.two_views ({dev}): {n / ours_med:,.0f} images/s (median {ours_med * 1e3:.1f} ms)")
     print(f"torchvision v2 per-sample loop (cpu):     {n / base_med:,.0f} images/s (median {base_med * 1e3:.1f} ms)")
     for nt, ts in ours_by_threads.items():

@@ -18,6 +18,7 @@ import torch
 from fastai.callback.core import Callback
 
 from machine import machine_info  # bench/machine.py
+from simclr_nb.checkpoint import atomic_write  # the package's one atomic writer: a resumable run never reads half a file
 
 class StepTimer(Callback):
     order = 100
@@ -44,7 +45,7 @@ def _fit(args, distributed, sync_bn=True):
 def _worker(args, out):
     from simclr_nb.distributed import get_rank
     res = {'global_bn': _fit(args, True), 'per_process_bn': _fit(args, True, sync_bn=False)}
-    if get_rank() == 0: Path(out).write_text(json.dumps(res))
+    if get_rank() == 0: atomic_write(Path(out), json.dumps(res))
 
 class _Weights(Callback):
     "The model's weights after every optimiser step."
@@ -93,7 +94,7 @@ def main():
     if args.float32_drift:
         res = json.loads(out.read_text()) if out.exists() else {}
         res['float32_drift'] = dict(machine=machine_info('cpu'), load_avg=os.getloadavg(), max_weight_diff_after_step=float32_drift())
-        out.parent.mkdir(exist_ok=True); out.write_text(json.dumps(res, indent=2))
+        out.parent.mkdir(exist_ok=True); atomic_write(out, json.dumps(res, indent=2))
         print(json.dumps(res['float32_drift'], indent=2)); return
     from simclr_nb.distributed import launch
     one = _fit(args, False)
@@ -106,7 +107,7 @@ def main():
                global_bn_over_per_process_bn=two['global_bn'] / two['per_process_bn'], two_over_one=two['global_bn'] / one)
     old = json.loads(out.read_text()) if out.exists() else {}
     if 'float32_drift' in old: res['float32_drift'] = old['float32_drift']
-    out.parent.mkdir(exist_ok=True); out.write_text(json.dumps(res, indent=2))
+    out.parent.mkdir(exist_ok=True); atomic_write(out, json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
 
 if __name__ == '__main__': main()

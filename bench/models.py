@@ -26,6 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from simclr_nb.models import simclrv2_resnet, count_parameters
 
 from machine import machine_info  # bench/machine.py
+from simclr_nb.checkpoint import atomic_write  # the package's one atomic writer: a resumable run never reads half a file
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -165,7 +166,7 @@ def main():
             results["cases"].append(res)
         out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
         path = out / f"models_{dev}.json"
-        path.write_text(json.dumps(results, indent=1) + "\n")
+        atomic_write(path, json.dumps(results, indent=1) + "\n")
         print(f"wrote {path}")
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from machine import machine_info  # bench/machine.py
+from simclr_nb.checkpoint import atomic_write  # the package's one atomic writer: a resumable run never reads half a file
 
 import simclr_nb.precision as P
 from simclr_nb.data import ImageData, load_dataset
@@ -154,9 +155,9 @@ def main():
             res["summary"] = summarize(runs, args.fraction)
             res["wall_s"] = round(time.time() - t0, 1)
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(res, indent=2) + "\n")
+            atomic_write(out, json.dumps(res, indent=2) + "\n")
     md = markdown(res)
-    out.with_suffix(".md").write_text(md)
+    atomic_write(out.with_suffix(".md"), md)
     print(md)
 
 

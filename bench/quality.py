@@ -175,7 +175,7 @@ class Bench:
         lin = linear_eval(torch.nn.Flatten(), f_tr[..., None, None], y[train], f_te[..., None, None], self.data.test_y, n_classes=self.data.n_classes)
         with torch.no_grad(): res["linear_valid"] = (lin.logits(f_va).argmax(1) == y[sp.valid]).float().mean().item()
         res["linear_test"] = float(lin.test_accuracy)
-        cache.write_text(json.dumps(res, indent=2))
+        atomic_write(cache, json.dumps(res, indent=2))
         self.res["encoder_all_labels"] = res
         self.phase_done("encoder_all_labels")
 
@@ -235,7 +235,7 @@ class Bench:
                     n_classes=self.data.n_classes, size=self.base.image_size, ft_layer=self.base.ft_layer,
                     eval_sets=dict(test=(self.data.test_x, self.data.test_y), valid=(self.data.train_x[sp.valid], self.data.train_y[sp.valid])),
                     epochs=passes, min_steps=steps, bs=self.base.finetune_bs, seed=s, precision=self.res["precision"], device=str(self.device))
-                cache.write_text(json.dumps(done, indent=2)); self.log(f"[reference_{fraction_tag(f)}_seed{s}] accuracy={done[str(s)]['test_accuracy']:.4f}")
+                atomic_write(cache, json.dumps(done, indent=2)); self.log(f"[reference_{fraction_tag(f)}_seed{s}] accuracy={done[str(s)]['test_accuracy']:.4f}")
             vals[s] = done[str(s)]["test_accuracy"]
         self.res["accuracy_percent"].setdefault("reference", {})[fraction_tag(f)] = self._spread(vals)
         self.res.setdefault("reference_settings", {k: done[str(seeds[0])][k] for k in ("lr", "wd", "bs", "pad", "steps")})
@@ -338,7 +338,7 @@ class Bench:
                + (" with uncommitted changes" if m["uncommitted_changes"] else "") + f"; wall time {self.res['wall_s']:.0f} s" + (f" over {self.res['resumes'] + 1} processes (resumed)" if self.res.get("resumes") else "") + "; "
                + f"{'complete' if self.res['complete'] else 'INCOMPLETE: phases done ' + ', '.join(self.res['phases_done'])}. "
                + f"Command: `{self.res['command']}`."] + [f"- note: {n}" for n in dict.fromkeys(self.res["notes"])]
-        self.jf.with_suffix(".md").write_text("\n".join(md) + "\n")
+        atomic_write(self.jf.with_suffix(".md"), "\n".join(md) + "\n")
         print("\n".join(md))
 
 

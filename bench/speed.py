@@ -64,6 +64,7 @@ from simclr_nb.optim import LARS
 from simclr_nb.pretrain import pretrain_learner, fit_pretrain
 from simclr_nb.cputune import glibc_keep_freed_memory
 from simclr_nb.precision import resolve_precision, cpu_has_native_bf16
+from simclr_nb.checkpoint import atomic_write
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZE, STRENGTH, TEMPERATURE, BASE_LR, WD = 32, 0.5, 0.5, 0.3, 1e-4
@@ -470,9 +471,9 @@ def save(res, args, device, t_start, complete):
     tag = ("speed_quick_" if args.quick else "speed_") + device.type
     out = Path(args.out) if args.out else RESULTS / f"{tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    atomic_write(out, json.dumps(res, indent=2) + "\n")   # the package's one atomic writer: an interrupted run leaves whole files
     md = markdown(res)
-    out.with_suffix(".md").write_text(md)
+    atomic_write(out.with_suffix(".md"), md)
     if complete:
         print(md)
         print(f"wrote {out} and {out.with_suffix('.md')} in {res['wall_s']:.0f} s")
@@ -540,7 +541,7 @@ def markdown(res):
               f"| {c['eager_step_s']:.3f} s | {c['compiled_step_s']:.3f} s | {c['speedup']:.2f}x | {c['compile_overhead_s']:.0f} s | {be} |"]
     L += ["", "## Targets", "", "| target | measured | met |", "|---|---:|---|"]
     for k, t in res["targets"].items():
-        L.append(f"| {k} ({t.get('op', '>=')} {t['target']}) | {t['measured']:.2f} | {'yes' if t['met'] else 'no'} |")
+        L.append(f"| {k} ({t.get('op', '>=')} {t['target']}) | {t['measured']:.3g} | {'yes' if t['met'] else 'no'} |")
     return "\n".join(L) + "\n"
 
 
