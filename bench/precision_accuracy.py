@@ -138,17 +138,17 @@ def main():
             print(f"[{time.time() - t0:6.0f} s] seed {seed}, {precision} -> {folder}", flush=True)
             with fp32_modules(()):   # plain bf16: the default keeps the head in fp32 (the fourth arm below)
                 r = run_pipeline(config(args, seed, precision), out=folder, device=args.device, stages=("pretrain", "finetune"),
-                                 data=data, log=lambda *a: None)
+                                 data=data, log=lambda *a: None, progress=False)
             runs[precision][seed] = r.metrics
             if precision == "bf16":   # the same bf16 pretraining, fine-tuned in fp32: which stage a difference comes from
                 mixed = Path(args.runs) / f"bf16_pretrain_fp32_finetune_seed{seed}"
                 share_stages(folder, mixed, ["pretrain"])
                 runs["bf16_pretrain_fp32_finetune"][seed] = run_pipeline(config(args, seed, "fp32"), out=mixed, device=args.device,
-                                                                         stages=("finetune",), data=data, log=lambda *a: None).metrics
+                                                                         stages=("finetune",), data=data, log=lambda *a: None, progress=False).metrics
                 with fp32_modules(("head",)):   # the pretraining's projection head in fp32
                     runs["bf16_fp32_head"][seed] = run_pipeline(config(args, seed, "bf16"), out=Path(args.runs) / f"bf16_fp32_head_seed{seed}",
                                                                 device=args.device, stages=("pretrain", "finetune"), data=data,
-                                                                log=lambda *a: None).metrics
+                                                                log=lambda *a: None, progress=False).metrics
             m = r.metrics
             print(f"    kNN {m['pretrain']['knn_accuracy']:.3f} ({m['pretrain']['precision']}, {m['pretrain']['wall_s']:.0f} s), "
                   f"fine-tuned {m[stage_key('finetune', args.fraction, seed)]['accuracy']:.3f}", flush=True)

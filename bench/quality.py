@@ -41,6 +41,7 @@ from simclr_nb.precision import resolve_precision
 from simclr_nb.checkpoint import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
+PROGRESS = sys.stdout.isatty()   # fastai's progress bars on a terminal only: in a background log they are megabytes of redraws
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info  # noqa: E402
@@ -147,12 +148,12 @@ class Bench:
         for src, keys in share_from:
             keys = [k for k in keys if (src / f"{k}.pth").exists()]
             if keys: share_stages(src, folder, keys)
-        return run_pipeline(cfg, folder, device=self.device, stages=stages, log=self.log, data=self.data)
+        return run_pipeline(cfg, folder, device=self.device, stages=stages, log=self.log, data=self.data, progress=PROGRESS)
 
     # ---- phases
     def pretrain(self):
         cfg = dataclasses.replace(self.base, label_fractions=(0.1,), seeds=(0,))
-        r = run_pipeline(cfg, self.out / "pretrain", device=self.device, stages=("pretrain",), log=self.log, data=self.data)
+        r = run_pipeline(cfg, self.out / "pretrain", device=self.device, stages=("pretrain",), log=self.log, data=self.data, progress=PROGRESS)
         p = r.metrics["pretrain"]
         self.res["pretrain"] = {k: p[k] for k in ("epochs", "knn_at_init", "knn_accuracy", "knn_on", "final_loss", "wall_s", "precision", "parameters")}
         self.res["pretrain"]["knn_per_epoch"] = p["knn_per_epoch"]
