@@ -133,7 +133,6 @@ def main():
         warmup=args.warmup, repeats=args.repeats, baseline_repeats=args.baseline_repeats,
     )
     out = Path(args.out or Path(__file__).parent / "results" / f"augment_{dev.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, json.dumps(res, indent=2) + "\n")
     print(f"simclr_nb SimCLRAugment.two_views ({dev}): {n / ours_med:,.0f} images/s (median {ours_med * 1e3:.1f} ms)")
     print(f"torchvision v2 per-sample loop (cpu):     {n / base_med:,.0f} images/s (median {base_med * 1e3:.1f} ms)")

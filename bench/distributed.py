@@ -94,7 +94,7 @@ def main():
     if args.float32_drift:
         res = json.loads(out.read_text()) if out.exists() else {}
         res['float32_drift'] = dict(machine=machine_info('cpu'), load_avg=os.getloadavg(), max_weight_diff_after_step=float32_drift())
-        out.parent.mkdir(exist_ok=True); atomic_write(out, json.dumps(res, indent=2))
+        atomic_write(out, json.dumps(res, indent=2))
         print(json.dumps(res['float32_drift'], indent=2)); return
     from simclr_nb.distributed import launch
     one = _fit(args, False)
@@ -107,7 +107,7 @@ def main():
                global_bn_over_per_process_bn=two['global_bn'] / two['per_process_bn'], two_over_one=two['global_bn'] / one)
     old = json.loads(out.read_text()) if out.exists() else {}
     if 'float32_drift' in old: res['float32_drift'] = old['float32_drift']
-    out.parent.mkdir(exist_ok=True); atomic_write(out, json.dumps(res, indent=2))
+    atomic_write(out, json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
 
 if __name__ == '__main__': main()

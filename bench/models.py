@@ -164,7 +164,7 @@ def main():
                 res["share_of_bf16_matmul"] = round(res["achieved_tflop_s"] / results["bf16_matmul_tflop_s"], 3)
             print(json.dumps({k: res[k] for k in ("images_per_s", "median_step_s", "achieved_tflop_s")}), flush=True)
             results["cases"].append(res)
-        out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+        out = Path(args.out)   # atomic_write makes the folder
         path = out / f"models_{dev}.json"
         atomic_write(path, json.dumps(results, indent=1) + "\n")
         print(f"wrote {path}")

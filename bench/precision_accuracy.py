@@ -154,7 +154,6 @@ def main():
                   f"fine-tuned {m[stage_key('finetune', args.fraction, seed)]['accuracy']:.3f}", flush=True)
             res["summary"] = summarize(runs, args.fraction)
             res["wall_s"] = round(time.time() - t0, 1)
-            out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(out, json.dumps(res, indent=2) + "\n")
     md = markdown(res)
     atomic_write(out.with_suffix(".md"), md)

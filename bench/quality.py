@@ -127,7 +127,6 @@ class Bench:
 
     def save(self):
         if self.timing: self.res["wall_s"] = round(self.wall_before + time.time() - self.t0, 1)   # over every resume of an unfinished run
-        RESULTS.mkdir(parents=True, exist_ok=True)
         atomic_write(self.jf, json.dumps(self.res, indent=2) + "\n")   # the package's one atomic writer: a resumable run never reads half a file
 
     def phase_done(self, name):

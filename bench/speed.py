@@ -470,7 +470,6 @@ def save(res, args, device, t_start, complete):
     res["targets"] = targets(res)
     tag = ("speed_quick_" if args.quick else "speed_") + device.type
     out = Path(args.out) if args.out else RESULTS / f"{tag}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, json.dumps(res, indent=2) + "\n")   # the package's one atomic writer: an interrupted run leaves whole files
     md = markdown(res)
     atomic_write(out.with_suffix(".md"), md)
