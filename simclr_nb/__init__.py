@@ -3,7 +3,7 @@
 Modules:
 
 - `simclr_nb.augment`: Turn a uint8 batch into the float images a model sees, on the batch's own device: SimCLR's two random views of every image (random resized crop + flip, colour distortion, grayscale, optional blur) for pretraining, a light crop or translate + flip for fine-tuning and distillation, and the `AugmentBatch` callback that applies them.
-- `simclr_nb.cputune`: Systems tuning for training on a CPU, apart from the lessons: glibc keeping freed memory for the next step, and the channels-last memory layout with the one oneDNN bug it must avoid. Neither changes the method's numbers.
+- `simclr_nb.cputune`: Systems tuning for training on a CPU, apart from the lessons: glibc keeping freed memory for the next step, the channels-last memory layout with the one oneDNN bug it must avoid, and `torch.compile` (measured, off by default). None of them changes the method's numbers.
 - `simclr_nb.evaluate`: Measure a representation and judge a result: the encoder's features, a weighted kNN vote of labeled neighbours (no training needed, so it can run every epoch), accuracy, pictures of the embedding, and -- for results over seeds -- `Spread` and the one `verdict`.
 - `simclr_nb.models`: The networks of SimCLRv2: ResNet encoders (depth x width x selective kernels) built from plain-dict specs, the 3-layer projection head, the contrastive, fine-tuning and classifier networks around them, and their checkpoints.
 - `simclr_nb.optim`: The optimiser SimCLR(v2) pretrains and fine-tunes with: LARS with momentum 0.9 and trust coefficient 0.001, a linear warm-up followed by a cosine decay to zero, and a learning rate scaled with the batch size.

@@ -1,5 +1,6 @@
-"""Systems tuning for training on a CPU, apart from the lessons: glibc keeping freed memory for the next step, and
-the channels-last memory layout with the one oneDNN bug it must avoid. Neither changes the method's numbers.
+"""Systems tuning for training on a CPU, apart from the lessons: glibc keeping freed memory for the next step, the
+channels-last memory layout with the one oneDNN bug it must avoid, and `torch.compile` (measured, off by default).
+None of them changes the method's numbers.
 
 Docs: https://simclr-nb.github.io/simclr_nb/cpu_tuning.html.md"""
 
@@ -13,7 +14,7 @@ import torch.nn as nn
 from fastai.callback.core import Callback
 
 # %% auto #0
-__all__ = ['glibc_keep_freed_memory', 'KeepFreedMemory', 'channels_last_hazards', 'check_channels_last']
+__all__ = ['glibc_keep_freed_memory', 'KeepFreedMemory', 'channels_last_hazards', 'check_channels_last', 'CompileModel']
 
 # %% ../nbs/90_cpu_tuning.ipynb #677c8c12
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4   # glibc's mallopt parameter numbers (malloc.h)
@@ -63,3 +64,17 @@ def check_channels_last(model:nn.Module, device='cpu'):
     if bad: raise ValueError(f"channels_last=True on the CPU, but {', '.join(bad)} are 1x1 stride-2 convolutions with fewer "
                              "than 16 input channels: oneDNN's backward pass for them writes past its buffer and corrupts memory "
                              "(uxlfoundation/oneDNN#6035). Use channels_last=False, or a wider model (width >= 0.25 for a basic-block ResNet).")
+
+# %% ../nbs/90_cpu_tuning.ipynb #15bb2ea5
+class CompileModel(Callback):
+    "Compile `learn.model`'s forward in place with `torch.compile` when `fit` starts: same module, same `state_dict` keys, hooks run uncompiled."
+    order = -20   # before fastai's `DistributedTrainer` wraps the model: the module inside DDP is the one compiled
+    def __init__(self, backend:str='inductor', # torch.compile's backend ('inductor' generates kernels; 'aot_eager' only traces)
+                 mode:str|None=None, # torch.compile's mode, e.g. 'max-autotune'
+                 dynamic:bool|None=None): # torch.compile's dynamic-shape setting
+        self.backend, self.mode, self.dynamic, self.compiled = backend, mode, dynamic, None
+    def before_fit(self):
+        m = self.learn.model
+        if m is self.compiled: return   # a second fit reuses the compiled graphs
+        m.forward = torch.compile(m.forward, backend=self.backend, mode=self.mode, dynamic=self.dynamic)
+        self.compiled = m

@@ -23,12 +23,12 @@ from .checkpoint import atomic_write, atomic_write_json, fit_resumable, load_wei
 from .losses import NT_XENT_TEMPERATURE
 
 # %% auto #0
-__all__ = ['RENAMED_KEYS', 'STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECTION_FIELDS', 'RATE_FIELDS',
-           'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds', 'read_json', 'stage_method', 'fields_affecting',
-           'fraction_tag', 'stage_key', 'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage', 'load_pretrained',
-           'Splits', 'make_splits', 'ValidateLast', 'finetune_step_count', 'finetune_stage', 'supervised_stage',
-           'linear_stage', 'load_classifier', 'distill_stage', 'QuietEpochs', 'console_progress', 'check_device',
-           'check_memory', 'check_data', 'PipelineResult', 'run_pipeline']
+__all__ = ['RENAMED_KEYS', 'SPEED_FIELDS', 'STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECTION_FIELDS',
+           'RATE_FIELDS', 'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds', 'read_json', 'stage_method',
+           'fields_affecting', 'fraction_tag', 'stage_key', 'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage',
+           'load_pretrained', 'Splits', 'make_splits', 'ValidateLast', 'finetune_step_count', 'finetune_stage',
+           'supervised_stage', 'linear_stage', 'load_classifier', 'distill_stage', 'QuietEpochs', 'console_progress',
+           'check_device', 'check_memory', 'check_data', 'PipelineResult', 'run_pipeline']
 
 # %% ../nbs/09_pipeline.ipynb #a7303310
 @dataclass
@@ -44,6 +44,7 @@ class PipelineConfig:
     seeds: tuple = (0, 1, 2)            # label splits and downstream training: every accuracy is a mean ± std over these seeds
     valid_fraction: float = 0.1         # class-balanced hold-out of the training images, never trained on with labels; settings are chosen on it (0: none)
     precision: str = 'auto'             # 'auto' (bf16 on a CPU/GPU that runs it natively, else fp32), 'fp32', 'bf16' or 'fp16'
+    compile: bool = False               # torch.compile every stage's model (`CompileModel`); off: on a 2-core CPU it ran 1.02x for 78 s of compiling (90_cpu_tuning)
     # the teacher: a SimCLRv2 ResNet and its projection head
     depth: int = 18
     width: float = 0.25
@@ -139,10 +140,13 @@ def from_dict(cls:PipelineConfig, d):
     if 'seeds' in d: d['seeds'] = tuple(int(s) for s in d['seeds'])
     return cls(**d)
 
+SPEED_FIELDS = frozenset({'compile'})   # settings that change how fast a run goes, not its numbers
+
 @patch
 def config_hash(self:PipelineConfig):
-    "A short hash of the configuration: runs with the same hash are the same experiment"
-    return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    "A short hash of the configuration: runs with the same hash are the same experiment (`SPEED_FIELDS` left out)"
+    d = {k: v for k, v in self.to_dict().items() if k not in SPEED_FIELDS}
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 # %% ../nbs/09_pipeline.ipynb #8435e5c8
 def _check_seeds(seeds, name:str='seeds', given=None):
@@ -237,7 +241,7 @@ def stage_method(key:str) -> str:
 
 def fields_affecting(key:str, changed) -> set:
     "The settings among `changed` that stage `key`'s result depends on."
-    changed = set(changed) - SELECTION_FIELDS
+    changed = set(changed) - SELECTION_FIELDS - SPEED_FIELDS
     if stage_method(key) == 'pretrain': return changed & PRETRAIN_FIELDS
     return changed if stage_method(key) == 'distill' else changed - DISTILL_FIELDS
 
@@ -433,7 +437,7 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     knn = KNNMonitor(data.train_x[knn_bank], data.train_y[knn_bank], qx, qy, size=cfg.image_size)
     precision = resolve_precision(cfg.precision, dls.device)
     learn = pretrain_learner(dls, model, aug, base_lr=cfg.pretrain_base_lr, wd=cfg.weight_decay, temperature=cfg.temperature,
-                             memory=cfg.memory, knn=knn, path=rf.path/'pretrain_state', precision=precision)
+                             memory=cfg.memory, knn=knn, path=rf.path/'pretrain_state', precision=precision, cbs=_compile_cbs(cfg))
     model.to(dls.device)
     knn.learn = learn
     knn_init = knn.knn_accuracy(model)
@@ -499,6 +503,11 @@ def _labeled_schedule(data, split, cfg, device, kind='finetune', min_batches:int
     dls = labeled_dls(data, split, bs=cfg.finetune_bs, device=device, passes=passes)
     return dls, max(1, math.ceil(finetune_step_count(cfg, n, kind) / len(dls.train)))
 
+def _compile_cbs(cfg):
+    "`[CompileModel()]` when `cfg.compile`, else none: the callbacks every stage's learner gets from the config."
+    from simclr_nb.cputune import CompileModel
+    return [CompileModel()] if cfg.compile else []
+
 def _augment(cfg, kind):
     from simclr_nb.augment import light_augment
     return light_augment(getattr(cfg, f'{kind}_augment'), cfg.image_size, crop_min_area=cfg.crop_min_area)
@@ -513,7 +522,8 @@ def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key
     model = FineTuneNet(pre.encoder, pre.head, data.n_classes, cfg.ft_layer)
     dls, epochs = _labeled_schedule(data, split, cfg, device)
     precision = resolve_precision(cfg.precision, dls.device)
-    learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_base_lr, train_tfm=_augment(cfg, 'ft'), precision=precision)
+    learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_base_lr, train_tfm=_augment(cfg, 'ft'), precision=precision,
+                             cbs=_compile_cbs(cfg))
     with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=ValidateLast())
     save_checkpoint(rf.ckpt(key), model, spec=pre.spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
                     n_classes=data.n_classes, image_size=cfg.image_size, stage='finetune', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
@@ -529,7 +539,8 @@ def supervised_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, k
     dls, epochs = _labeled_schedule(data, split, cfg, device, kind='supervised')
     precision = resolve_precision(cfg.precision, dls.device)
     learn = supervised_learner(dls, spec, data.n_classes, cfg.image_size, ft_layer=cfg.ft_layer, head_layers=cfg.head_layers,
-                               base_lr=cfg.supervised_lr, wd=cfg.supervised_wd, train_tfm=_augment(cfg, 'supervised'), precision=precision)
+                               base_lr=cfg.supervised_lr, wd=cfg.supervised_wd, train_tfm=_augment(cfg, 'supervised'), precision=precision,
+                               cbs=_compile_cbs(cfg))
     with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=ValidateLast())
     save_checkpoint(rf.ckpt(key), learn.model, spec=spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
                     n_classes=data.n_classes, image_size=cfg.image_size, stage='supervised', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
@@ -581,7 +592,8 @@ def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:s
     precision = resolve_precision(cfg.precision, dls.device)
     labeled_dl = labeled_dls(data, split, bs=cfg.finetune_bs, device=device).train if cfg.distill_alpha < 1 else None
     learn = distill_learner(dls, student, teacher, cfg.image_size, tau=tau, alpha=cfg.distill_alpha, labeled_dl=labeled_dl,
-                            base_lr=cfg.distill_base_lr, train_tfm=_augment(cfg, 'distill'), precision=precision)
+                            base_lr=cfg.distill_base_lr, train_tfm=_augment(cfg, 'distill'), precision=precision,
+                            cbs=_compile_cbs(cfg))
     with learn.no_logging(): fit_resumable(learn, cfg.distill_epochs, rf.state_dir(key), stage=key, cbs=ValidateLast())
     save_checkpoint(rf.ckpt(key), student, spec=student_spec, n_classes=data.n_classes, tau=tau, image_size=cfg.image_size, stage='distill',
                     dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)

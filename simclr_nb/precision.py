@@ -65,33 +65,48 @@ def _submodule(m, name):
 class Autocast(Callback):
     """Run the model's forward pass under `torch.autocast(device_type, dtype)`; predictions come back as fp32.
     Submodules named in `fp32_modules` (e.g. `'head'`, the projection head) run with autocast off on fp32 inputs."""
-    def __init__(self, dtype=torch.bfloat16, fp32_modules=()): self.dtype, self.fp32_modules, self._handles = dtype, tuple(fp32_modules), []
+    def __init__(self, dtype=torch.bfloat16, fp32_modules=()):
+        self.dtype, self.fp32_modules, self._handles, self._fp32_handles, self._armed = dtype, tuple(fp32_modules), [], [], False
     def context(self):
         "A fresh autocast context for the learner's device."
         dev = next(self.learn.model.parameters()).device.type
         return torch.autocast(device_type=dev, dtype=self.dtype)
+    def before_fit(self):
+        "The fp32 submodules' hooks, once per fit (before DDP wraps the model): they act only inside an autocast forward."
+        self._unhook_fp32()
+        for name in self.fp32_modules: self._keep_fp32(_submodule(self.learn.model, name))
     def before_batch(self):
         self._disarm()
         ctx = self.context()
-        def enter(mod, args): ctx.__enter__()
+        @torch.compiler.disable
+        def enter(mod, args): ctx.__enter__(); self._armed = True
+        @torch.compiler.disable
         def leave(mod, args, out):
             ctx.__exit__(None, None, None); self._disarm()
             return _to_float(out) if out is not None else None
         m = self.learn.model
         self._handles = [m.register_forward_pre_hook(enter), m.register_forward_hook(leave, always_call=True)]
-        for name in self.fp32_modules: self._keep_fp32(_submodule(m, name))
     def _keep_fp32(self, sub):
         if sub is None: return
-        off = torch.autocast(device_type=next(sub.parameters()).device.type, enabled=False)
-        def enter(mod, args): off.__enter__(); return _to_float(args)
-        def leave(mod, args, out): off.__exit__(None, None, None)
-        self._handles += [sub.register_forward_pre_hook(enter), sub.register_forward_hook(leave, always_call=True)]
+        off, entered = torch.autocast(device_type=next(sub.parameters()).device.type, enabled=False), []
+        @torch.compiler.disable   # a compiled forward (`CompileModel`) breaks its graph here and runs the hook as it is
+        def enter(mod, args):
+            if not self._armed: return None
+            off.__enter__(); entered.append(True); return _to_float(args)
+        @torch.compiler.disable
+        def leave(mod, args, out):
+            if entered: entered.pop(); off.__exit__(None, None, None)
+        self._fp32_handles += [sub.register_forward_pre_hook(enter), sub.register_forward_hook(leave, always_call=True)]
     def _disarm(self):
         for h in self._handles: h.remove()
-        self._handles = []
+        self._handles, self._armed = [], False
+    def _unhook_fp32(self):
+        for h in self._fp32_handles: h.remove()
+        self._fp32_handles = []
     def after_batch(self): self._disarm()
-    def after_fit(self): self._disarm()
-    def restore(self): self._disarm()   # `RestoringLearner` calls it however a fit ends
+    def after_fit(self): self._disarm(); self._unhook_fp32()
+    restore = after_fit   # `RestoringLearner` calls it however a fit ends
+
 
 
 # %% ../nbs/04a_precision.ipynb #5c8f66cd
