@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from simclr_nb.data import load_dataset, label_fraction_split, validation_split
+from simclr_nb.data import load_dataset, label_fraction_split, validation_split, fraction_text
 from simclr_nb.evaluate import extract_features, knn_accuracy, spread, verdict
 from simclr_nb.finetune import linear_eval
 from simclr_nb.pipeline import (PipelineConfig, run_pipeline, share_stages, stage_key, fraction_tag, load_pretrained,
@@ -203,13 +203,13 @@ class Bench:
     def rows_at(self, f):
         seeds = self.p["seeds"]
         (ft, g1), (sup, g2) = self.chosen(f, "finetune"), self.chosen(f, "supervised")
-        if g1 != f: self.res["notes"].append(f"{f:.1%}: fine-tuning and supervised settings chosen at {g1:.1%} (no grid at {f:.1%})")
+        if g1 != f: self.res["notes"].append(f"{fraction_text(f)}: fine-tuning and supervised settings chosen at {fraction_text(g1)} (no grid at {fraction_text(f)})")
         setting = {**ft, **sup}
         main = self.folder(f, "final", setting)
         ft_dir, sup_dir = self.folder(f, "finetune", ft), self.folder(f, "supervised", sup)
         share = [(ft_dir, [stage_key("finetune", f, 0)]), (sup_dir, [stage_key("supervised", f, 0)])]
         light = f in self.p.get("light_at", ())
-        if light: self.res["notes"].append(f"{f:.1%}: only supervised, linear eval and fine-tuning from layer 0 (v2's choice at 100%), to fit the time budget")
+        if light: self.res["notes"].append(f"{fraction_text(f)}: only supervised, linear eval and fine-tuning from layer 0 (v2's choice at 100%), to fit the time budget")
         r = self.run(self.cfg(f, seeds, **setting), main, ("supervised", "linear") if light else ("supervised", "linear", "finetune"), share)
         r0 = self.run(self.cfg(f, seeds, **ft, ft_layer=0), self.folder(f, "final_l0", ft), ("finetune",))
         acc = self.res["accuracy_percent"]
@@ -305,7 +305,7 @@ class Bench:
     def markdown(self):
         fr = self.p["fractions"]
         acc = self.res["accuracy_percent"]
-        cols = [f"{f:.1%} labels" for f in fr]
+        cols = [f"{fraction_text(f)} labels" for f in fr]
         md = [f"# Quality: SimCLRv2 on Fashion-MNIST, preset `{self.name}`", "",
               f"ResNet-{self.base.depth} width {self.base.width}, {self.base.image_size} px, {self.res['n_train_images']} training images "
               f"({int(self.base.valid_fraction * 100)}% held out for validation), {self.res['n_test_images']} test images; "
@@ -325,11 +325,11 @@ class Bench:
             p = self.res["pretrain"]
             md += [f"Pretraining: {p['epochs']} epochs, {p['wall_s']:.0f} s, kNN on validation {100 * p['knn_at_init']:.1f}% -> {100 * p['knn_accuracy']:.1f}%."]
         md += ["", "Claims (verdict: holds only beyond 2 standard errors, paired over seeds):", ""]
-        md += [f"- {c['name']}, {c['fraction']:.1%}: {c['text']}" for c in self.res["claims"]]
+        md += [f"- {c['name']}, {fraction_text(c['fraction'])}: {c['text']}" for c in self.res["claims"]]
         md += ["", "Targets:", ""]
         for t in self.res["targets"]:
             what = t.get("text") or f"{t.get('measured')}"
-            where = f" ({t['fraction']:.1%})" if "fraction" in t else ""
+            where = f" ({fraction_text(t['fraction'])})" if "fraction" in t else ""
             md.append(f"- {t['name']}{where}: {what} -> {'met' if t['met'] else 'MISSED'}")
         md += ["", "Chosen settings (validation, seed 0): " + "; ".join(
             f"{k}: " + ", ".join(f"{kind} {v['chosen']}" for kind, v in s.items()) for k, s in self.res["selection"].items())]

@@ -72,7 +72,7 @@ def claims(cfg:PipelineConfig, metrics:dict) -> list:
     for f in fr: add('(a) pretrained + fine-tuned beats supervised from scratch', f, vals('finetune', f), vals('supervised', f))
     if len(fr) >= 2:
         gain = lambda f: {s: vals('finetune', f)[s] - vals('supervised', f)[s] for s in set(vals('finetune', f)) & set(vals('supervised', f))}
-        add(f"(a) the gain over supervised is larger at {fr[0]:.1%} than at {fr[-1]:.1%} labels", fr[0], gain(fr[0]), gain(fr[-1]))
+        add(f"(a) the gain over supervised is larger at {fraction_text(fr[0])} than at {fraction_text(fr[-1])} labels", fr[0], gain(fr[0]), gain(fr[-1]))
     for f in fr: add('fine-tuning beats linear evaluation', f, vals('finetune', f), vals('linear', f))
     for f in fr:
         add('(d) the self-distilled student beats its teacher', f, vals('distill_self', f), vals('finetune', f))
@@ -81,8 +81,8 @@ def claims(cfg:PipelineConfig, metrics:dict) -> list:
 
 # %% ../nbs/09a_report.ipynb #f50c1d65
 def claim_lines(found:list) -> list:
-    "One line per judged claim, as the report and the console print them: '- claim, 10.0% labels: verdict'."
-    return [f"- {c['claim']}, {c['fraction']:.1%} labels: {c['text']}" for c in found]
+    "One line per judged claim, as the report and the console print them: '- claim, 10% labels: verdict'."
+    return [f"- {c['claim']}, {fraction_text(c['fraction'])} labels: {c['text']}" for c in found]
 
 # %% ../nbs/09a_report.ipynb #4b98f711
 def report_lines(cfg:PipelineConfig, m:dict, table, found:list) -> list:
