@@ -27,7 +27,7 @@ Presets:
     .venv/bin/python bench/quality.py --preset cpu          # in the background: nohup ... &; run again to resume
     .venv/bin/python bench/quality.py --preset cpu --rejudge   # trains nothing: the saved JSON's claims and targets again
 """
-import argparse, dataclasses, importlib.util, json, math, os, subprocess, sys, time
+import argparse, dataclasses, functools, importlib.util, json, math, os, subprocess, sys, time
 from pathlib import Path
 
 import torch
@@ -95,23 +95,18 @@ def grid(g):
 
 
 class Bench:
-    def __init__(self, preset_name, device, out, force):
+    def __init__(self, preset_name, device, out, force, rejudge=False):
         self.name, self.p, self.device = preset_name, PRESETS[preset_name], device
         self.out = Path(out or ROOT / "runs" / f"bench_quality_{preset_name}")
         self.t0, self.timing = time.time(), True
-        full = load_dataset("fashion_mnist")
-        n = self.p["n_train"]
-        if n is not None and n < len(full.train_x):
-            idx = label_fraction_split(full.train_y, fraction=n / len(full.train_x), seed=0).labeled
-            full = dataclasses.replace(full, train_x=full.train_x[idx], train_y=full.train_y[idx])
-        self.data = full
         self.base = PipelineConfig(**self.p["cfg"], label_fractions=(0.1,), seeds=(0,)).validate()
+        self.jf = RESULTS / f"quality_{preset_name.replace('-', '_')}.json"
+        if rejudge: return   # judges the saved JSON again: no data, no run folder
         self.res = dict(preset=preset_name, command=" ".join(["python", "bench/quality.py"] + sys.argv[1:]), machine=machine_info(device),
                         n_train_images=len(self.data.train_x), n_test_images=len(self.data.test_x), complete=False, phases_done=[],
                         precision=resolve_precision(self.base.precision, device), config=self.base.to_dict(),
                         steps_per_fraction={fraction_tag(f): dict(zip(("min_steps", "min_passes"), s)) for f, s in self.p["steps"].items()},
                         selection={}, accuracy_percent={}, claims=[], targets=[], notes=[])
-        self.jf = RESULTS / f"quality_{preset_name.replace('-', '_')}.json"
         # a resumed run adds its time to the run's before it (stages already done are reused, not re-timed); so does a run
         # that extends a finished one (a preset that gained a row)
         old = json.loads(self.jf.read_text()) if self.jf.exists() and not force else {}
@@ -122,6 +117,16 @@ class Bench:
             dest = self.out.with_name(self.out.name + time.strftime("-previous-%Y%m%d-%H%M%S"))
             shutil.move(str(self.out), dest); self.log(f"--force: moved the earlier runs to {dest}")
         self.out.mkdir(parents=True, exist_ok=True)
+
+    @functools.cached_property
+    def data(self):
+        "Fashion-MNIST (the preset's class-balanced subset of the training images when it has `n_train`), loaded once."
+        full = load_dataset("fashion_mnist")
+        n = self.p["n_train"]
+        if n is not None and n < len(full.train_x):
+            idx = label_fraction_split(full.train_y, fraction=n / len(full.train_x), seed=0).labeled
+            full = dataclasses.replace(full, train_x=full.train_x[idx], train_y=full.train_y[idx])
+        return full
 
     def log(self, *a): print(f"[{time.time() - self.t0:6.0f} s]", *a, flush=True)
 
@@ -351,7 +356,7 @@ def main():
     ap.add_argument("--force", action="store_true", help="start over (the earlier runs folder is moved aside, not deleted)")
     ap.add_argument("--rejudge", action="store_true", help="train nothing: judge the claims and targets of the saved JSON again and rewrite it and its .md (its timings are kept)")
     args = ap.parse_args()
-    b = Bench(args.preset, args.device, args.out, args.force)
+    b = Bench(args.preset, args.device, args.out, args.force, rejudge=args.rejudge)
     if args.rejudge:
         if not b.jf.exists(): sys.exit(f"--rejudge: no {b.jf} to judge; run the preset first")
         b.res, b.timing = json.loads(b.jf.read_text()), False
