@@ -94,3 +94,4 @@ docs: install
 bench: install
 	bash bench/setup_env.sh
 	.venv-bench/bin/python bench/speed.py
+	.venv-bench/bin/python bench/step_tuning.py

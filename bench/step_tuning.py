@@ -1,0 +1,213 @@
+#!/usr/bin/env python
+"""What else narrows the gap between the kit's training step and the machine's limit (issue 13, build item 3):
+batch size, the optimizer step, batch-norm folding at evaluation, thread settings.
+
+Same network and step as `bench/speed.py`'s model-only rows: the kit's SimCLRv2 ResNet-18 (small-image stem) + 3-layer
+projection head at width 0.25 (16 base channels), two 32 px views of RGB Fashion-MNIST images made once, one forward
+over the 2B views under the kit's precision (`precision='auto'`), NT-Xent, backward, the kit's LARS step; channels-last
+on a CPU. Every arm runs its alternatives interleaved (A, B, A, B, ...) after an untimed step each; medians of
+`--repeats`; every ratio comes from medians of this same run.
+
+1. Batch size: images/s of the step at 128, 256 (the kit's default) and 512.
+2. Optimizer step: the kit's `LARS` (fastai's `Optimizer`, one `lars_step` per tensor) timed alone after a backward,
+   against a foreach LARS written here (`torch._foreach_*` over all tensors at once, the same update; the largest weight
+   difference after 3 steps from the same state is recorded), and the kit's step's share of the whole training step.
+3. Batch-norm folding at evaluation: `extract_features` of the encoder in eval mode on 4,096 images, as it is and with
+   every convolution + batch-norm pair folded into one convolution (`torch.fx.experimental.optimization.fuse`); the
+   largest feature difference is recorded.
+4. Threads: the step with `torch.set_num_threads(1)` against all usable cores.
+
+    .venv/bin/python bench/step_tuning.py      # writes bench/results/step_tuning_<cpu|cuda>.json (about 5 minutes on 2 cores)
+"""
+import argparse, statistics, sys, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine_info  # noqa: E402  (bench/machine.py)
+
+import torch  # noqa: E402
+
+from simclr_nb.augment import SimCLRAugment  # noqa: E402
+from simclr_nb.checkpoint import atomic_write_json  # noqa: E402
+from simclr_nb.data import load_dataset  # noqa: E402
+from simclr_nb.evaluate import extract_features  # noqa: E402
+from simclr_nb.losses import nt_xent  # noqa: E402
+from simclr_nb.models import simclrv2_resnet, ProjectionHead, ContrastiveNet  # noqa: E402
+from simclr_nb.optim import LARS, lars_excluded  # noqa: E402
+from simclr_nb.precision import resolve_precision  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIZE, STRENGTH, TEMPERATURE, BASE_LR, WD, WIDTH = 32, 0.5, 0.5, 0.3, 1e-4, 0.25
+
+
+def med(ts): return statistics.median(ts)
+
+
+def sync(device):
+    if device.type == "cuda": torch.cuda.synchronize()
+
+
+def make_model(device, channels_last):
+    torch.manual_seed(0)
+    enc = simclrv2_resnet(18, WIDTH, sk=False, small_images=True, in_channels=3)
+    model = ContrastiveNet(enc, ProjectionHead(enc.num_features, 3)).to(device).train()
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def forward_backward(model, views, channels_last, bf16):
+    x = torch.cat(views)
+    if channels_last: x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16): z = model(x)
+    nt_xent(*z.float().chunk(2), TEMPERATURE).backward()
+
+
+class ForeachLARS:
+    "The kit's LARS update (`optim.lars_step`) over all tensors at once with `torch._foreach_*` ops."
+    def __init__(self, params, lr, mom=0.9, wd=WD, eta=0.001):
+        self.params, self.lr, self.mom, self.wd, self.eta = list(params), lr, mom, wd, eta
+        self.adapted = [not lars_excluded(p) for p in self.params]
+        self.bufs = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self):
+        ps, gs = self.params, [p.grad for p in self.params]
+        ia = [i for i, a in enumerate(self.adapted) if a]
+        wa = [ps[i] for i in ia]
+        ga = torch._foreach_add([gs[i] for i in ia], wa, alpha=self.wd)          # g += wd * w (adapted tensors only)
+        wn, gn = torch.stack(torch._foreach_norm(wa)), torch.stack(torch._foreach_norm(ga))
+        tr = torch.where((wn > 0) & (gn > 0), self.eta * wn / gn, torch.ones_like(wn)).tolist()   # trust ratios
+        g, scale = list(gs), [self.lr] * len(ps)                                 # excluded: no decay, trust ratio 1
+        for j, i in enumerate(ia): g[i], scale[i] = ga[j], self.lr * tr[j]
+        torch._foreach_mul_(self.bufs, self.mom)                                 # v = mom * v + lr * tr * g
+        torch._foreach_add_(self.bufs, torch._foreach_mul(g, scale))
+        torch._foreach_sub_(ps, self.bufs)                                       # w -= v
+
+    def zero_grad(self):
+        for p in self.params: p.grad = None
+
+
+def interleaved(fns, repeats):
+    "{name: [seconds, ...]} timing each function once per round, the rounds interleaved."
+    out = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t0 = time.perf_counter(); f(); out[k].append(time.perf_counter() - t0)
+    return out
+
+
+def arm_batch_size(x3, device, cl, bf16, repeats):
+    aug, fns, keep = SimCLRAugment(SIZE, strength=STRENGTH), {}, []
+    for bs in (128, 256, 512):
+        views = [v.contiguous() for v in aug.two_views(x3[:bs].to(device))]
+        model = make_model(device, cl); opt = LARS(list(model.parameters()), lr=BASE_LR * bs ** 0.5, wd=WD)
+        def step(model=model, opt=opt, views=views):
+            forward_backward(model, views, cl, bf16); opt.step(); opt.zero_grad(); sync(device)
+        step(); keep.append(model); fns[str(bs)] = step
+    t = interleaved(fns, repeats)
+    ips = {bs: int(bs) / med(ts) for bs, ts in t.items()}
+    return dict(what="images/s of the model-only step (source images; two views each)", times_s=t, images_per_s=ips,
+                ratio_to_256={bs: v / ips["256"] for bs, v in ips.items()})
+
+
+def arm_optimizer(x3, device, cl, bf16, repeats, bs=256):
+    aug = SimCLRAugment(SIZE, strength=STRENGTH)
+    views = [v.contiguous() for v in aug.two_views(x3[:bs].to(device))]
+    lr = BASE_LR * bs ** 0.5
+    # the same update? three steps of each from the same weights and gradients
+    a, b = make_model(device, cl), make_model(device, cl)
+    oa, ob = LARS(list(a.parameters()), lr=lr, wd=WD), ForeachLARS(b.parameters(), lr=lr)
+    for _ in range(3):
+        forward_backward(a, views, cl, False)
+        for pa, pb in zip(a.parameters(), b.parameters()): pb.grad = pa.grad.clone()
+        oa.step(); ob.step(); oa.zero_grad(); ob.zero_grad()
+    diff = max((pa - pb).abs().max().item() for pa, pb in zip(a.parameters(), b.parameters()))
+    model = make_model(device, cl)
+    kit, fe = LARS(list(model.parameters()), lr=lr, wd=WD), ForeachLARS(model.parameters(), lr=lr)
+    forward_backward(model, views, cl, bf16)
+    grads = [p.grad.clone() for p in model.parameters()]
+    def with_grads(opt):
+        def run():
+            for p, g in zip(model.parameters(), grads): p.grad = g
+            t0 = time.perf_counter(); opt.step(); sync(device); return time.perf_counter() - t0
+        return run
+    kit_run, fe_run = with_grads(kit), with_grads(fe)
+    kit_run(); fe_run()
+    tk, tf = [], []
+    for _ in range(max(repeats, 9)):
+        tk.append(kit_run()); tf.append(fe_run())
+    def full():
+        forward_backward(model, views, cl, bf16); kit.step(); kit.zero_grad(); sync(device)
+    full()
+    tfull = interleaved({"step": full}, repeats)["step"]
+    return dict(what="seconds of the optimizer step alone (gradients of one backward), and of the whole model-only step",
+                tensors=len(grads), kit_lars_s=med(tk), foreach_lars_s=med(tf), speedup=med(tk) / med(tf),
+                kit_times_s=tk, foreach_times_s=tf, whole_step_s=med(tfull),
+                kit_share_of_step=med(tk) / med(tfull), max_weight_difference_after_3_steps=diff)
+
+
+def arm_bn_fold(x3, device, repeats, n=4096):
+    from torch.fx.experimental.optimization import fuse
+    torch.manual_seed(0)
+    enc = simclrv2_resnet(18, WIDTH, sk=False, small_images=True, in_channels=3).to(device)
+    # batch-norm statistics that are not the identity, as after training
+    enc.train()
+    with torch.no_grad():
+        for i in range(0, 2048, 256): enc(torch.rand(256, 3, SIZE, SIZE, device=device))
+    enc.eval()
+    try: folded = fuse(enc)
+    except Exception as e:   # a network torch.fx cannot trace
+        return dict(error=f"{type(e).__name__}: {e}")
+    x = x3[:n]
+    ref, got = extract_features(enc, x, size=SIZE), extract_features(folded, x, size=SIZE)
+    t = interleaved({"as_is": lambda: extract_features(enc, x, size=SIZE), "folded": lambda: extract_features(folded, x, size=SIZE)}, repeats)
+    return dict(what=f"extract_features of {n} images at {SIZE} px (encoder, eval mode, batch 512), seconds", times_s=t,
+                images_per_s={k: n / med(v) for k, v in t.items()}, speedup=med(t["as_is"]) / med(t["folded"]),
+                max_feature_difference=(ref - got).abs().max().item(), feature_scale=ref.abs().max().item())
+
+
+def arm_threads(x3, device, cl, bf16, repeats, bs=256):
+    cores = torch.get_num_threads()
+    aug = SimCLRAugment(SIZE, strength=STRENGTH)
+    views = [v.contiguous() for v in aug.two_views(x3[:bs].to(device))]
+    model = make_model(device, cl); opt = LARS(list(model.parameters()), lr=BASE_LR * bs ** 0.5, wd=WD)
+    def step_with(n):
+        def run():
+            torch.set_num_threads(n)
+            try: forward_backward(model, views, cl, bf16); opt.step(); opt.zero_grad()
+            finally: torch.set_num_threads(cores)
+        return run
+    fns = {str(n): step_with(n) for n in sorted({1, cores})}
+    for f in fns.values(): f()
+    t = interleaved(fns, repeats)
+    return dict(what="seconds of the model-only step at batch 256", times_s=t, default_threads=cores,
+                step_s={k: med(v) for k, v in t.items()})
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    precision = resolve_precision("auto", device)
+    cl, bf16 = device.type == "cpu", precision == "bf16"
+    t0 = time.time()
+    x1 = load_dataset("fashion_mnist").train_x[:4096]
+    x3 = x1.expand(-1, 3, -1, -1).contiguous()
+    res = dict(command=" ".join(["python", "bench/step_tuning.py"] + sys.argv[1:]), machine=machine_info(args.device),
+               settings=dict(width=WIDTH, image_size=SIZE, precision=precision, channels_last=cl, repeats=args.repeats))
+    out = RESULTS / f"step_tuning_{device.type}.json"
+    for name, fn in (("batch_size", lambda: arm_batch_size(x3, device, cl, bf16, args.repeats)),
+                     ("optimizer", lambda: arm_optimizer(x3, device, cl, bf16, args.repeats)),
+                     ("bn_fold_eval", lambda: arm_bn_fold(x3, device, args.repeats)),
+                     ("threads", lambda: arm_threads(x3, device, cl, bf16, args.repeats))):
+        print(f"[{name}] ...", flush=True)
+        res[name] = fn()
+        print({k: v for k, v in res[name].items() if not isinstance(v, (list, dict)) or k in ("images_per_s", "step_s", "ratio_to_256")}, flush=True)
+        res["wall_s"] = time.time() - t0
+        atomic_write_json(out, res)
+    print(f"wrote {out} ({res['wall_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
