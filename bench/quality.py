@@ -94,6 +94,12 @@ def grid(g):
     return out
 
 
+def _shown(path) -> str:
+    "`path` relative to the repository when it is inside it: a result file names no machine's folders."
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 class Bench:
     def __init__(self, preset_name, device, out, force, rejudge=False):
         self.name, self.p, self.device = preset_name, PRESETS[preset_name], device
@@ -254,7 +260,7 @@ class Bench:
             folder = self.folder(f, "distill", {**setting, **dset})
             r = self.run(self.cfg(f, (0,), **setting, **dset, student_depth=None), folder, ("distill",),
                          [(main, [stage_key("finetune", f, 0)])])
-            rows.append(dict(setting=dset, valid_accuracy=r.metrics[stage_key("distill_self", f, 0)]["valid_accuracy"], folder=str(folder)))
+            rows.append(dict(setting=dset, valid_accuracy=r.metrics[stage_key("distill_self", f, 0)]["valid_accuracy"], folder=_shown(folder)))
         best = max(rows, key=lambda r: r["valid_accuracy"])
         self.res["selection"].setdefault(fraction_tag(f), {})["distill_self"] = dict(grid=rows, chosen=best["setting"], chosen_on="validation accuracy, seed 0")
         seeds = self.p["seeds"]
