@@ -14,7 +14,8 @@ import torch.nn as nn
 from fastai.callback.core import Callback
 
 # %% auto #0
-__all__ = ['glibc_keep_freed_memory', 'KeepFreedMemory', 'channels_last_hazards', 'check_channels_last', 'CompileModel']
+__all__ = ['glibc_keep_freed_memory', 'KeepFreedMemory', 'channels_last_hazards', 'check_channels_last', 'CompileModel',
+           'fold_batchnorm']
 
 # %% ../nbs/90_cpu_tuning.ipynb #677c8c12
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4   # glibc's mallopt parameter numbers (malloc.h)
@@ -78,3 +79,14 @@ class CompileModel(Callback):
         if m is self.compiled: return   # a second fit reuses the compiled graphs
         m.forward = torch.compile(m.forward, backend=self.backend, mode=self.mode, dynamic=self.dynamic)
         self.compiled = m
+
+# %% ../nbs/90_cpu_tuning.ipynb #f9c3a610
+def fold_batchnorm(model:nn.Module) -> nn.Module:
+    """An eval-mode copy of `model` with every convolution + batch-norm pair folded into one convolution (torch.fx's
+    `fuse`); `model` itself when it has no batch norm or torch.fx cannot trace it (data-dependent control flow)."""
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()): return model
+    from torch.fx.experimental.optimization import fuse
+    was_training = model.training
+    try: return fuse(model.eval(), inplace=False)
+    except Exception: return model   # torch.fx raises several kinds of error on code it cannot trace
+    finally: model.train(was_training)
