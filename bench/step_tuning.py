@@ -2,7 +2,7 @@
 """What else narrows the gap between the kit's training step and the machine's limit (issue 13, build item 3):
 batch size, the optimizer step, batch-norm folding at evaluation, thread settings.
 
-Same network and step as `bench/speed.py`'s model-only rows: the kit's SimCLRv2 ResNet-18 (small-image stem) + 3-layer
+Same network and step as `bench/speed.py`'s model-only rows (its `make_model`, `make_lars` and `simclr_step`): the kit's SimCLRv2 ResNet-18 (small-image stem) + 3-layer
 projection head at width 0.25 (16 base channels), two 32 px views of RGB Fashion-MNIST images made once, one forward
 over the 2B views under the kit's precision (`precision='auto'`), NT-Xent, backward, the kit's LARS step; channels-last
 on a CPU. Every arm runs its alternatives interleaved (A, B, A, B, ...) after an untimed step each; medians of
@@ -12,18 +12,19 @@ on a CPU. Every arm runs its alternatives interleaved (A, B, A, B, ...) after an
 2. Optimizer step: the kit's `LARS` (fastai's `Optimizer`, one `lars_step` per tensor) timed alone after a backward,
    against a foreach LARS written here (`torch._foreach_*` over all tensors at once, the same update; the largest weight
    difference after 3 steps from the same state is recorded), and the kit's step's share of the whole training step.
-3. Batch-norm folding at evaluation: `extract_features` of the encoder in eval mode on 4,096 images, as it is and with
-   every convolution + batch-norm pair folded into one convolution (`torch.fx.experimental.optimization.fuse`); the
-   largest feature difference is recorded.
+3. Batch-norm folding at evaluation: `extract_features` of the encoder in eval mode on 4,096 images with
+   `fold_bn=False` and `fold_bn=True` (every convolution + batch-norm pair folded into one convolution on a copy,
+   `cputune.fold_batchnorm`; the folding is counted in its time); the largest feature difference is recorded.
 4. Threads: the step with `torch.set_num_threads(1)` against all usable cores.
 
     .venv/bin/python bench/step_tuning.py      # writes bench/results/step_tuning_<cpu|cuda>.json (about 5 minutes on 2 cores)
 """
-import argparse, statistics, sys, time
+import argparse, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info  # noqa: E402  (bench/machine.py)
+from speed import SIZE, STRENGTH, BASE_LR, WD, make_model, make_lars, simclr_step, sync, med  # noqa: E402  (bench/speed.py: the same network and step)
 
 import torch  # noqa: E402
 
@@ -31,34 +32,12 @@ from simclr_nb.augment import SimCLRAugment  # noqa: E402
 from simclr_nb.checkpoint import atomic_write_json  # noqa: E402
 from simclr_nb.data import load_dataset  # noqa: E402
 from simclr_nb.evaluate import extract_features  # noqa: E402
-from simclr_nb.losses import nt_xent  # noqa: E402
-from simclr_nb.models import simclrv2_resnet, ProjectionHead, ContrastiveNet  # noqa: E402
-from simclr_nb.optim import LARS, lars_excluded  # noqa: E402
+from simclr_nb.models import simclrv2_resnet  # noqa: E402
+from simclr_nb.optim import lars_excluded  # noqa: E402
 from simclr_nb.precision import resolve_precision  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SIZE, STRENGTH, TEMPERATURE, BASE_LR, WD, WIDTH = 32, 0.5, 0.5, 0.3, 1e-4, 0.25
-
-
-def med(ts): return statistics.median(ts)
-
-
-def sync(device):
-    if device.type == "cuda": torch.cuda.synchronize()
-
-
-def make_model(device, channels_last):
-    torch.manual_seed(0)
-    enc = simclrv2_resnet(18, WIDTH, sk=False, small_images=True, in_channels=3)
-    model = ContrastiveNet(enc, ProjectionHead(enc.num_features, 3)).to(device).train()
-    return model.to(memory_format=torch.channels_last) if channels_last else model
-
-
-def forward_backward(model, views, channels_last, bf16):
-    x = torch.cat(views)
-    if channels_last: x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16): z = model(x)
-    nt_xent(*z.float().chunk(2), TEMPERATURE).backward()
+WIDTH = 0.25
 
 
 class ForeachLARS:
@@ -96,13 +75,12 @@ def interleaved(fns, repeats):
 
 
 def arm_batch_size(x3, device, cl, bf16, repeats):
-    aug, fns, keep = SimCLRAugment(SIZE, strength=STRENGTH), {}, []
+    aug, fns = SimCLRAugment(SIZE, strength=STRENGTH), {}
     for bs in (128, 256, 512):
         views = [v.contiguous() for v in aug.two_views(x3[:bs].to(device))]
-        model = make_model(device, cl); opt = LARS(list(model.parameters()), lr=BASE_LR * bs ** 0.5, wd=WD)
-        def step(model=model, opt=opt, views=views):
-            forward_backward(model, views, cl, bf16); opt.step(); opt.zero_grad(); sync(device)
-        step(); keep.append(model); fns[str(bs)] = step
+        model = make_model(WIDTH, device, cl)
+        def step(model=model, opt=make_lars(model, bs), views=views): simclr_step(model, opt, views, cl, bf16); sync(device)
+        step(); fns[str(bs)] = step
     t = interleaved(fns, repeats)
     ips = {bs: int(bs) / med(ts) for bs, ts in t.items()}
     return dict(what="images/s of the model-only step (source images; two views each)", times_s=t, images_per_s=ips,
@@ -112,18 +90,18 @@ def arm_batch_size(x3, device, cl, bf16, repeats):
 def arm_optimizer(x3, device, cl, bf16, repeats, bs=256):
     aug = SimCLRAugment(SIZE, strength=STRENGTH)
     views = [v.contiguous() for v in aug.two_views(x3[:bs].to(device))]
-    lr = BASE_LR * bs ** 0.5
+    lr = BASE_LR * bs ** 0.5   # make_lars's rate
     # the same update? three steps of each from the same weights and gradients
-    a, b = make_model(device, cl), make_model(device, cl)
-    oa, ob = LARS(list(a.parameters()), lr=lr, wd=WD), ForeachLARS(b.parameters(), lr=lr)
+    a, b = make_model(WIDTH, device, cl), make_model(WIDTH, device, cl)
+    oa, ob = make_lars(a, bs), ForeachLARS(b.parameters(), lr=lr)
     for _ in range(3):
-        forward_backward(a, views, cl, False)
+        simclr_step(a, None, views, cl, False)
         for pa, pb in zip(a.parameters(), b.parameters()): pb.grad = pa.grad.clone()
         oa.step(); ob.step(); oa.zero_grad(); ob.zero_grad()
     diff = max((pa - pb).abs().max().item() for pa, pb in zip(a.parameters(), b.parameters()))
-    model = make_model(device, cl)
-    kit, fe = LARS(list(model.parameters()), lr=lr, wd=WD), ForeachLARS(model.parameters(), lr=lr)
-    forward_backward(model, views, cl, bf16)
+    model = make_model(WIDTH, device, cl)
+    kit, fe = make_lars(model, bs), ForeachLARS(model.parameters(), lr=lr)
+    simclr_step(model, None, views, cl, bf16)
     grads = [p.grad.clone() for p in model.parameters()]
     def with_grads(opt):
         def run():
@@ -135,8 +113,7 @@ def arm_optimizer(x3, device, cl, bf16, repeats, bs=256):
     tk, tf = [], []
     for _ in range(max(repeats, 9)):
         tk.append(kit_run()); tf.append(fe_run())
-    def full():
-        forward_backward(model, views, cl, bf16); kit.step(); kit.zero_grad(); sync(device)
+    def full(): simclr_step(model, kit, views, cl, bf16); sync(device)
     full()
     tfull = interleaved({"step": full}, repeats)["step"]
     return dict(what="seconds of the optimizer step alone (gradients of one backward), and of the whole model-only step",
@@ -146,21 +123,18 @@ def arm_optimizer(x3, device, cl, bf16, repeats, bs=256):
 
 
 def arm_bn_fold(x3, device, repeats, n=4096):
-    from torch.fx.experimental.optimization import fuse
     torch.manual_seed(0)
     enc = simclrv2_resnet(18, WIDTH, sk=False, small_images=True, in_channels=3).to(device)
     # batch-norm statistics that are not the identity, as after training
     enc.train()
     with torch.no_grad():
         for i in range(0, 2048, 256): enc(torch.rand(256, 3, SIZE, SIZE, device=device))
-    enc.eval()
-    try: folded = fuse(enc)
-    except Exception as e:   # a network torch.fx cannot trace
-        return dict(error=f"{type(e).__name__}: {e}")
     x = x3[:n]
-    ref, got = extract_features(enc, x, size=SIZE), extract_features(folded, x, size=SIZE)
-    t = interleaved({"as_is": lambda: extract_features(enc, x, size=SIZE), "folded": lambda: extract_features(folded, x, size=SIZE)}, repeats)
-    return dict(what=f"extract_features of {n} images at {SIZE} px (encoder, eval mode, batch 512), seconds", times_s=t,
+    run = {"as_is": lambda: extract_features(enc, x, size=SIZE, fold_bn=False),
+           "folded": lambda: extract_features(enc, x, size=SIZE, fold_bn=True)}   # folding (a copy, traced) counted in its time
+    ref, got = run["as_is"](), run["folded"]()
+    t = interleaved(run, repeats)
+    return dict(what=f"extract_features of {n} images at {SIZE} px (encoder, eval mode, batch 512), fold_bn False/True, seconds", times_s=t,
                 images_per_s={k: n / med(v) for k, v in t.items()}, speedup=med(t["as_is"]) / med(t["folded"]),
                 max_feature_difference=(ref - got).abs().max().item(), feature_scale=ref.abs().max().item())
 
@@ -169,11 +143,11 @@ def arm_threads(x3, device, cl, bf16, repeats, bs=256):
     cores = torch.get_num_threads()
     aug = SimCLRAugment(SIZE, strength=STRENGTH)
     views = [v.contiguous() for v in aug.two_views(x3[:bs].to(device))]
-    model = make_model(device, cl); opt = LARS(list(model.parameters()), lr=BASE_LR * bs ** 0.5, wd=WD)
+    model = make_model(WIDTH, device, cl); opt = make_lars(model, bs)
     def step_with(n):
         def run():
             torch.set_num_threads(n)
-            try: forward_backward(model, views, cl, bf16); opt.step(); opt.zero_grad()
+            try: simclr_step(model, opt, views, cl, bf16)
             finally: torch.set_num_threads(cores)
         return run
     fns = {str(n): step_with(n) for n in sorted({1, cores})}
