@@ -1,6 +1,6 @@
 """Several processes equal one: 2 gloo CPU processes with batch B each against 1 process with batch 2B, from the same
 weights, for pretraining (global BN, gathered NT-Xent, LARS, memory), fine-tuning and distillation (also with half label
-loss, alpha 0.5); and a
+loss, alpha 0.5); bf16 keeps the projection head in fp32 in each process; and a
 `torchrun --nproc_per_node 2` run of `simclr-nb run` that writes one report."""
 import json, os, shutil, subprocess, sys
 from pathlib import Path
@@ -50,8 +50,8 @@ def _data():
     return d.train_x[:2 * B * STEPS], d.train_y[:2 * B * STEPS], d.test_x[:16], d.test_y[:16]
 
 
-def _learner(kind, dtype=DTYPE, lr=None):
-    "The learner of one stage with a global batch of 2B, built the same way in one process and in each of two (`dtype`, `lr`: pretraining)."
+def _learner(kind, dtype=DTYPE, lr=None, precision='fp32', memory=True):
+    "The learner of one stage with a global batch of 2B, built the same way in one process and in each of two (`dtype`, `lr`, `precision`, `memory`: pretraining)."
     from fastai.data.core import DataLoaders
     from simclr_nb.data import TensorImageDL
     from simclr_nb.models import build_encoder, ProjectionHead, ContrastiveNet, FineTuneNet, ClassifierNet
@@ -63,8 +63,8 @@ def _learner(kind, dtype=DTYPE, lr=None):
         from simclr_nb.pretrain import pretrain_learner, MemoryCallback
         dls = DataLoaders(TensorImageDL(x, bs=2 * B, drop_last=True), valid, device='cpu')
         model = ContrastiveNet(enc, ProjectionHead(enc.num_features, 3, out_dim=16))
-        return pretrain_learner(dls, model.to(dtype), TwoViews(dtype), memory=MemoryCallback(momentum=0.9, queue_size=4 * B), warmup_frac=0.,
-                                channels_last=False, keep_freed_memory=False, precision='fp32', temperature=0.2, cbs=ExactRun(), lr=lr)
+        return pretrain_learner(dls, model.to(dtype), TwoViews(dtype), memory=MemoryCallback(momentum=0.9, queue_size=4 * B) if memory else False,
+                                warmup_frac=0., channels_last=False, keep_freed_memory=False, precision=precision, temperature=0.2, cbs=ExactRun(), lr=lr)
     dls = DataLoaders(TensorImageDL(x, y, bs=2 * B, drop_last=True), valid, device='cpu')
     if kind == 'finetune':
         from simclr_nb.finetune import finetune_learner
@@ -105,12 +105,26 @@ def _run(distributed:bool):
         res[kind + '_sync_bn'] = n_sync_batchnorm(learn.model)
         res[kind + '_losses'] = torch.tensor(learn.recorder.losses)   # the recorded (smoothed) training loss of each step
         if kind == 'pretrain': res['queue'] = _memory_queue(learn)
+    res['bf16_dtypes'] = _bf16_output_dtypes(distributed)
     if distributed:   # the same pretraining with per-process batch norm: what global BN is for
         learn = _learner('pretrain'); learn.add_cb(DistributedCallback(sync_bn=False))
         res['pretrain_local_bn'] = _fit(learn, 'pretrain')
     torch.manual_seed(1)
     res['features'] = (gathered_features if distributed else extract_features)(build_encoder(SPEC), _data()[0][:11], bs=4)
     return res
+
+
+def _bf16_output_dtypes(distributed:bool) -> dict:
+    "The dtypes the encoder's and the projection head's outputs had in a bf16 pretraining fit (in a launcher: DDP-wrapped)."
+    learn = _learner('pretrain', torch.float32, FP32_LR, precision='bf16', memory=False)
+    if distributed: learn.add_cb(DistributedCallback())
+    seen = {}
+    hooks = [getattr(learn.model, n).register_forward_hook(lambda mod, args, out, n=n: seen.setdefault(n, set()).add(str(out.dtype)))
+             for n in ('encoder', 'head')]
+    try: _fit(learn, 'pretrain')
+    finally:
+        for h in hooks: h.remove()
+    return {k: sorted(v) for k, v in seen.items()}
 
 
 def _worker(out):
@@ -161,6 +175,13 @@ def test_per_process_batch_norm_is_not_equivalent(two_process_results, one_proce
     d = _max_diff(two_process_results[0]['pretrain_local_bn'], one_process_results['pretrain'])
     print(f"pretrain with per-process BN: max |2 processes - 1 process| = {d:.2e}")
     assert d > 1e3 * TOL
+
+
+def test_bf16_keeps_the_projection_head_fp32_under_ddp(two_process_results, one_process_results):
+    "Under bf16 autocast the encoder runs in bf16 and the projection head in fp32 (`FP32_MODULES`), also in each process of a launcher, where DDP wraps the model."
+    want = dict(encoder=['torch.bfloat16'], head=['torch.float32'])
+    assert one_process_results['bf16_dtypes'] == want
+    for r in range(2): assert two_process_results[r]['bf16_dtypes'] == want, f"rank {r}: {two_process_results[r]['bf16_dtypes']}"
 
 
 def test_memory_queue_holds_every_rank_keys(two_process_results, one_process_results):
