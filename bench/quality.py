@@ -21,11 +21,15 @@ run again. The JSON (bench/results/quality_<preset>.json) is rewritten after eve
 Presets:
   cpu    the 2-core CPU preset (target: under 2 hours): ResNet-18 width 1/4, 28 px, 16 pretraining epochs, fractions
          0.2% 1% 10% 100%, 3 seeds, distillation at 0.2%, 1% and 10%, bf16 where the CPU runs it natively.
+  cpu_long  the cpu preset's linear-eval and fine-tuned rows at 0.2% and 1% after 32 pretraining epochs instead of 16:
+         does a better representation close the fine-tuning targets? Its settings and supervised rows are those of the
+         finished cpu run (quality_cpu.json: the same seeds and label splits); each row is judged against that run's.
   smoke  a one-minute check that the script runs (1,000 images, 8 px; numbers meaningless; not committed).
   gpu    one GPU, full size: ResNet-50 1x, 28 px, 100 pretraining epochs at batch 512, longer fine-tuning.
 
     .venv/bin/python bench/quality.py --preset cpu          # in the background: nohup ... &; run again to resume
     .venv/bin/python bench/quality.py --preset cpu --rejudge   # trains nothing: the saved JSON's claims and targets again
+    .venv/bin/python bench/quality.py --preset cpu --probe ft_augment=translate   # one more setting, on validation, every seed
 """
 import argparse, dataclasses, functools, importlib.util, json, math, os, subprocess, sys, time
 from pathlib import Path
@@ -67,6 +71,11 @@ PRESETS = {
                 ft_grid=dict(ft_augment=("flip",), finetune_base_lr=(0.02, 0.1, 0.3)),
                 sup_grid=dict(supervised_lr=(1e-3, 3e-3, 1e-2, 3e-2)),
                 distill_grid=dict(distill_init=("random", "pretrained"))),
+    # the cpu preset's representation-dependent rows after twice the pretraining: does a better representation close the
+    # fine-tuning targets? Settings and the supervised baseline (which no pretraining touches) come from quality_cpu.json
+    "cpu_long": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(), distill_at=(),
+                     cfg=dict(BASE, pretrain_epochs=32, distill_epochs=2), steps={0.002: (500, 0), 0.01: (500, 0)},
+                     choices_from="cpu", rows=("linear", "finetune")),
     "smoke": dict(n_train=1000, fractions=(0.01, 0.1, 1.0), seeds=(0, 1), select_at=(0.1,), distill_at=(0.1,),
                   cfg=dict(BASE, image_size=8, width=0.125, pretrain_epochs=1, pretrain_bs=64, distill_epochs=1, distill_bs=64,
                            student_width=0.0625),
@@ -85,6 +94,19 @@ ROWS = {"supervised": "supervised from scratch (tuned)", "reference": "plain PyT
         "linear": "linear eval (frozen pretrained encoder)", "finetune": "fine-tuned from head layer 1",
         "finetune_l0": "fine-tuned from head layer 0", "distill_self": "self-distilled student (same size)",
         "distill_small": "smaller distilled student"}
+
+
+def parse_overrides(items) -> dict:
+    "`['ft_augment=translate', 'finetune_steps=1000']` -> a dict of PipelineConfig settings, each value cast to the field's type."
+    fields = {f.name: f for f in dataclasses.fields(PipelineConfig)}
+    out = {}
+    for it in items:
+        k, sep, v = it.partition("=")
+        if not sep or k not in fields: sys.exit(f"--probe: {it!r} is not KEY=VALUE with KEY a PipelineConfig setting")
+        default = getattr(PipelineConfig(), k)
+        try: out[k] = type(default)(v) if default is not None and not isinstance(default, bool) else v
+        except ValueError: sys.exit(f"--probe: {k}={v!r} is not a {type(default).__name__}")
+    return out
 
 
 def grid(g):
@@ -146,8 +168,8 @@ class Bench:
     # ---- configurations and run folders
     def cfg(self, f, seeds, **over):
         steps, passes = self.p["steps"][f]
-        return dataclasses.replace(self.base, label_fractions=(f,), seeds=tuple(seeds), finetune_steps=steps, finetune_epochs=passes,
-                                   supervised_steps=steps, supervised_epochs=passes, **over).validate()
+        per_fraction = dict(finetune_steps=steps, finetune_epochs=passes, supervised_steps=steps, supervised_epochs=passes)
+        return dataclasses.replace(self.base, label_fractions=(f,), seeds=tuple(seeds), **{**per_fraction, **over}).validate()
 
     def folder(self, f, kind, setting):
         tag = "_".join(f"{k}-{v}" for k, v in sorted(setting.items())) or "default"
@@ -205,8 +227,22 @@ class Bench:
             self.save()
         self.phase_done(f"select_{fraction_tag(f)}")
 
+    def borrowed(self):
+        "The finished run of preset `choices_from` (a preset that borrows its choices and supervised rows), or {}"
+        src = self.p.get("choices_from")
+        if not src: return {}
+        jf = RESULTS / f"quality_{src}.json"
+        old = json.loads(jf.read_text()) if jf.exists() else {}
+        if not old.get("complete"): sys.exit(f"preset {self.name} borrows the choices of preset {src}: run that first ({jf})")
+        return old
+
     def chosen(self, f, kind):
-        "The setting chosen at f, or at the nearest selected fraction"
+        "The setting chosen at f, or at the nearest selected fraction (of the `choices_from` run when the preset has one)"
+        if self.p.get("choices_from"):
+            sel = self.borrowed()["selection"]
+            self.res["selection"] = {k: {kd: dict(chosen=v["chosen"], chosen_on=f"{v['chosen_on']}, in quality_{self.p['choices_from']}.json")
+                                         for kd, v in sv.items()} for k, sv in sel.items()}
+            return sel[fraction_tag(f)][kind]["chosen"], f
         sel = self.p["select_at"]
         g = min(sel, key=lambda s: abs(math.log(s) - math.log(f)))
         return self.res["selection"][fraction_tag(g)][kind]["chosen"], g
@@ -221,16 +257,45 @@ class Bench:
         share = [(ft_dir, [stage_key("finetune", f, 0)]), (sup_dir, [stage_key("supervised", f, 0)])]
         light = f in self.p.get("light_at", ())
         if light: self.res["notes"].append(f"{fraction_text(f)}: only supervised, linear eval and fine-tuning from layer 0 (v2's choice at 100%), to fit the time budget")
-        r = self.run(self.cfg(f, seeds, **setting), main, ("supervised", "linear") if light else ("supervised", "linear", "finetune"), share)
-        r0 = self.run(self.cfg(f, seeds, **ft, ft_layer=0), self.folder(f, "final_l0", ft), ("finetune",))
+        rows = self.p.get("rows", ("supervised", "linear", "finetune", "finetune_l0", "reference"))
+        stages = [st for st in ("supervised", "linear", "finetune") if st in rows and not (light and st == "finetune")]
+        r = self.run(self.cfg(f, seeds, **setting), main, tuple(stages), share)
+        runs = [("supervised", r, "supervised"), ("linear", r, "linear"), ("finetune", r, "finetune")]
+        if "finetune_l0" in rows: runs.append(("finetune_l0", self.run(self.cfg(f, seeds, **ft, ft_layer=0), self.folder(f, "final_l0", ft), ("finetune",)), "finetune"))
         acc = self.res["accuracy_percent"]
-        for m, run_, key in (("supervised", r, "supervised"), ("linear", r, "linear"), ("finetune", r, "finetune"), ("finetune_l0", r0, "finetune")):
-            if light and m == "finetune": continue
-            acc.setdefault(m, {})[fraction_tag(f)] = self._spread(seed_values(self.cfg(f, seeds), run_.metrics, key, f))
+        for m, run_, key in runs:
+            if m in stages or m == "finetune_l0":
+                acc.setdefault(m, {})[fraction_tag(f)] = self._spread(seed_values(self.cfg(f, seeds), run_.metrics, key, f))
+        if "supervised" not in rows and self.p.get("choices_from"):   # no pretraining touches it: the same seeds and splits' values
+            acc.setdefault("supervised", {})[fraction_tag(f)] = self.borrowed()["accuracy_percent"]["supervised"][fraction_tag(f)]
+            self.res["notes"].append(f"supervised (tuned): the values of quality_{self.p['choices_from']}.json (the same seeds and label splits; no pretraining touches it)")
         self.save()
-        if not light: self.reference(f, sup)
+        if not light and "reference" in rows: self.reference(f, sup)
         if f in self.p["distill_at"]: self.distill(f, main, setting)
         self.phase_done(f"rows_{fraction_tag(f)}")
+
+    def probe(self, f, over):
+        """One more fine-tuning setting against the chosen one at fraction f, on validation over every seed (paired by
+        `verdict`): the chosen setting's layer-1 fine-tuning of the finished rows against the same with `over` changed.
+        A check of the recipe after the fact, kept in the JSON's `probes`; it changes no choice and no row."""
+        seeds = self.p["seeds"]
+        (ft, _), (sup, _) = self.chosen(f, "finetune"), self.chosen(f, "supervised")
+        main = self.folder(f, "final", {**ft, **sup})
+        if not (main / "metrics.json").exists(): sys.exit(f"--probe: the rows at {fraction_text(f)} are not finished ({main}); run the preset first")
+        probe = {**ft, **over}
+        share = [(self.folder(f, "finetune", probe), [stage_key("finetune", f, 0)])]   # the seed-0 run of a grid that had this setting
+        r = self.run(self.cfg(f, seeds, **probe), self.folder(f, "probe", probe), ("finetune",), share)
+        base = json.loads((main / "metrics.json").read_text())   # the finished rows
+        get = lambda metrics, field: seed_values(self.cfg(f, seeds), metrics, "finetune", f, field)
+        v = verdict(get(r.metrics, "valid_accuracy"), get(base, "valid_accuracy"))
+        m = machine_info(self.device)
+        row = dict(fraction=f, chosen=ft, probe=over, measure="fine-tuned (layer 1) validation accuracy, paired over seeds",
+                   valid_probe=get(r.metrics, "valid_accuracy"), valid_chosen=get(base, "valid_accuracy"),
+                   test_probe_not_used=get(r.metrics, "accuracy"), **v.to_dict(),
+                   judged={k: m[k] for k in ("cpu", "cores", "date", "git_commit", "uncommitted_changes")})
+        probes = self.res.setdefault("probes", [])
+        probes[:] = [p for p in probes if not (p["fraction"] == f and p["probe"] == over)] + [row]
+        self.save(); self.log(f"[probe {fraction_text(f)} {over}] against {ft}: {v}")
 
     def reference(self, f, sup):
         "The plain-PyTorch reference per seed (cached per seed in the run folder)"
@@ -311,7 +376,23 @@ class Bench:
         e = self.res.get("encoder_all_labels")
         if e: tg.append(dict(name="linear evaluation of the pretrained encoder on all labels >= 85%", measured=round(100 * e["linear_test"], 2), met=e["linear_test"] >= 0.85))
         self.res["claims"], self.res["targets"] = out, tg
+        if self.p.get("choices_from"): self.res["against_borrowed"] = self.against_borrowed()
         self.save()
+
+    def against_borrowed(self) -> dict:
+        "This run's rows against the same rows of the run it borrows from (`choices_from`): the same seeds, splits and settings, another pretraining."
+        old, src = self.borrowed(), self.p["choices_from"]
+        mine, theirs = self.res["accuracy_percent"], old["accuracy_percent"]
+        vals = lambda acc, m, f: {int(k): v / 100 for k, v in acc.get(m, {}).get(fraction_tag(f), {}).get("values", {}).items()}
+        rows = []
+        for f in self.p["fractions"]:
+            for m in self.p["rows"]:
+                v = common_seed_verdict(vals(mine, m, f), vals(theirs, m, f))
+                if v: rows.append(dict(name=f"{ROWS[m]}: {self.base.pretrain_epochs} pretraining epochs against {old['config']['pretrain_epochs']}",
+                                       fraction=f, **v.to_dict()))
+        e, e0 = self.res.get("encoder_all_labels"), old.get("encoder_all_labels")
+        enc = {k: dict(this=round(100 * e[k], 2), borrowed=round(100 * e0[k], 2)) for k in ("knn_test", "linear_test")} if e and e0 else {}
+        return dict(run=f"quality_{src}.json", rows=rows, encoder_all_labels=enc)
 
     def markdown(self):
         fr = self.p["fractions"]
@@ -342,6 +423,14 @@ class Bench:
             what = t.get("text") or f"{t.get('measured')}"
             where = f" ({fraction_text(t['fraction'])})" if "fraction" in t else ""
             md.append(f"- {t['name']}{where}: {what} -> {'met' if t['met'] else 'MISSED'}")
+        ab = self.res.get("against_borrowed")
+        if ab:
+            md += ["", f"Against {ab['run']} (its settings and seeds, another pretraining; paired over seeds):", ""]
+            md += [f"- {r['name']}, {fraction_text(r['fraction'])}: {r['text']}" for r in ab["rows"]]
+            md += [f"- encoder on all labels, {k.replace('_test', '')} (test): {v['this']:.1f}% against {v['borrowed']:.1f}%" for k, v in ab["encoder_all_labels"].items()]
+        if self.res.get("probes"):
+            md += ["", "Probes (after the run: one more fine-tuning setting against the chosen one, validation accuracy, every seed; no choice changed):", ""]
+            md += [f"- {fraction_text(p['fraction'])}: {p['probe']} against {p['chosen']}: {p['text']}" for p in self.res["probes"]]
         md += ["", "Chosen settings (validation, seed 0): " + "; ".join(
             f"{k}: " + ", ".join(f"{kind} {v['chosen']}" for kind, v in s.items()) for k, s in self.res["selection"].items())]
         m = self.res["machine"]
@@ -361,12 +450,23 @@ def main():
     ap.add_argument("--out", default=None, help="runs folder (default runs/bench_quality_<preset>)")
     ap.add_argument("--force", action="store_true", help="start over (the earlier runs folder is moved aside, not deleted)")
     ap.add_argument("--rejudge", action="store_true", help="train nothing: judge the claims and targets of the saved JSON again and rewrite it and its .md (its timings are kept)")
+    ap.add_argument("--probe", nargs="+", metavar="KEY=VALUE", help="after a finished run: fine-tune (layer 1) with these PipelineConfig "
+                    "settings changed from the chosen ones, over every seed, and judge it against the chosen setting on validation "
+                    "(stored in the JSON's `probes`; no row or choice changes). E.g. --probe ft_augment=translate")
+    ap.add_argument("--probe-at", nargs="+", type=float, default=None, help="label fractions of --probe (default: the preset's select_at)")
     args = ap.parse_args()
     b = Bench(args.preset, args.device, args.out, args.force, rejudge=args.rejudge)
     if args.rejudge:
         if not b.jf.exists(): sys.exit(f"--rejudge: no {b.jf} to judge; run the preset first")
         b.res, b.timing = json.loads(b.jf.read_text()), False
         b.judge(); b.markdown(); return
+    if args.probe:
+        over = parse_overrides(args.probe)
+        old = json.loads(b.jf.read_text()) if b.jf.exists() else {}
+        if not old.get("complete"): sys.exit(f"--probe: {b.jf} is not a finished run of preset {args.preset}; run the preset first")
+        b.res, b.timing = old, False   # a probe adds to the finished run's JSON; its timings stay those of the run
+        for f in args.probe_at or b.p["select_at"]: b.probe(f, over)
+        b.markdown(); return
     b.log(f"preset {args.preset}: {b.res['n_train_images']} training images, precision {b.res['precision']}, machine {b.res['machine']['cpu']}")
     b.pretrain()
     b.encoder_all_labels()
