@@ -389,7 +389,7 @@ class Bench:
             for m in self.p["rows"]:
                 v = common_seed_verdict(vals(mine, m, f), vals(theirs, m, f))
                 if v: rows.append(dict(name=f"{ROWS[m]}: {self.base.pretrain_epochs} pretraining epochs against {old['config']['pretrain_epochs']}",
-                                       fraction=f, **v.to_dict()))
+                                       row=m, fraction=f, **v.to_dict()))
         e, e0 = self.res.get("encoder_all_labels"), old.get("encoder_all_labels")
         enc = {k: dict(this=round(100 * e[k], 2), borrowed=round(100 * e0[k], 2)) for k in ("knn_test", "linear_test")} if e and e0 else {}
         return dict(run=f"quality_{src}.json", rows=rows, encoder_all_labels=enc)
