@@ -16,8 +16,11 @@ on a CPU. Every arm runs its alternatives interleaved (A, B, A, B, ...) after an
    `fold_bn=False` and `fold_bn=True` (every convolution + batch-norm pair folded into one convolution on a copy,
    `cputune.fold_batchnorm`; the folding is counted in its time); the largest feature difference is recorded.
 4. Threads: the step with `torch.set_num_threads(1)` against all usable cores.
+5. The kit's compiled path (`compile_kit`): `bench/speed.py` compiles the bare model under whole-model autocast; here
+   the kit's pretraining learner end to end (augmentation, `precision='auto'`, the projection head kept in fp32 by
+   `Autocast`'s hooks, which break the compiled graph) with `cputune.CompileModel` against the same learner eager.
 
-    .venv/bin/python bench/step_tuning.py      # writes bench/results/step_tuning_<cpu|cuda>.json (about 5 minutes on 2 cores)
+    .venv/bin/python bench/step_tuning.py      # writes bench/results/step_tuning_<cpu|cuda>.json (about 3.5 minutes on 2 cores, a minute of it compiling)
 """
 import argparse, sys, time
 from pathlib import Path
@@ -157,10 +160,43 @@ def arm_threads(x3, device, cl, bf16, repeats, bs=256):
                 step_s={k: med(v) for k, v in t.items()})
 
 
+def arm_compile_kit(x3, device, repeats, bs=256, steps=3):
+    """The kit's own compiled path end to end: `pretrain_learner` at `precision='auto'` (the projection head kept in fp32
+    by `Autocast`'s hooks, which break the compiled graph) with `cputune.CompileModel` against the same learner eager."""
+    import os, tempfile
+    from speed import SimclrNbRunner
+    from simclr_nb.cputune import CompileModel
+    from simclr_nb.evaluate import verdict
+    eager = SimclrNbRunner(x3, WIDTH, bs, device, precision="auto")
+    comp = SimclrNbRunner(x3, WIDTH, bs, device, precision="auto"); comp.cbs.append(CompileModel())
+    torch._dynamo.reset()
+    old_cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    with tempfile.TemporaryDirectory() as cache:   # an empty inductor cache: the compile time a first run pays (a warm one: seconds)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+        try:
+            eager.run(0, 1)
+            t0 = time.perf_counter(); comp.run(0, 1); first = time.perf_counter() - t0   # a fit of one batch: compiling counted
+            eager.run(0, 1); comp.run(0, 1)   # untimed: a second fit (any recompile for the optimizer's state, first use of kernels)
+            t = {"eager": [], "compiled": []}
+            for _ in range(repeats):   # interleaved fits of 1 + `steps` batches; the seconds of the last `steps` (fastai's own clock)
+                for k, r in (("eager", eager), ("compiled", comp)): t[k].append(r.run(1, steps) / steps)
+        finally:
+            if old_cache is None: os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+            else: os.environ["TORCHINDUCTOR_CACHE_DIR"] = old_cache
+    e, c = med(t["eager"]), med(t["compiled"])
+    v = verdict(dict(enumerate(t["eager"])), dict(enumerate(t["compiled"])))   # eager slower than compiled, paired over the rounds?
+    return dict(what=f"seconds per training batch of the kit's pretraining learner end to end (augmentation, {eager.precision}, "
+                     f"fp32 head), eager against CompileModel, batch {bs}; compiled from an empty inductor cache", step_s=t,
+                eager_step_s=e, compiled_step_s=c, speedup=e / c, first_fit_of_one_batch_s=first, compile_overhead_s=first - e,
+                break_even_steps=(first - e) / (e - c) if e > c else None,
+                compiled_faster=dict(outcome=v.outcome, mean_difference_s=v.difference, se_s=v.se, rounds=v.n,
+                                     rule="verdict: eager minus compiled seconds, paired over the interleaved rounds, beyond 2 SE"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=9, help="interleaved rounds per arm")
     args = ap.parse_args()
     device = torch.device(args.device)
     precision = resolve_precision("auto", device)
@@ -174,7 +210,8 @@ def main():
     for name, fn in (("batch_size", lambda: arm_batch_size(x3, device, cl, bf16, args.repeats)),
                      ("optimizer", lambda: arm_optimizer(x3, device, cl, bf16, args.repeats)),
                      ("bn_fold_eval", lambda: arm_bn_fold(x3, device, args.repeats)),
-                     ("threads", lambda: arm_threads(x3, device, cl, bf16, args.repeats))):
+                     ("threads", lambda: arm_threads(x3, device, cl, bf16, args.repeats)),
+                     ("compile_kit", lambda: arm_compile_kit(x3, device, args.repeats))):
         print(f"[{name}] ...", flush=True)
         res[name] = fn()
         print({k: v for k, v in res[name].items() if not isinstance(v, (list, dict)) or k in ("images_per_s", "step_s", "ratio_to_256")}, flush=True)
