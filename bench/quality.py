@@ -227,8 +227,9 @@ class Bench:
             self.save()
         self.phase_done(f"select_{fraction_tag(f)}")
 
+    @functools.cached_property
     def borrowed(self):
-        "The finished run of preset `choices_from` (a preset that borrows its choices and supervised rows), or {}"
+        "The finished run of preset `choices_from` (a preset that borrows its choices and supervised rows), or {}; read once"
         src = self.p.get("choices_from")
         if not src: return {}
         jf = RESULTS / f"quality_{src}.json"
@@ -236,13 +237,14 @@ class Bench:
         if not old.get("complete"): sys.exit(f"preset {self.name} borrows the choices of preset {src}: run that first ({jf})")
         return old
 
+    def borrow_selection(self):
+        "A preset with `choices_from` takes that finished run's chosen settings instead of running its own grids."
+        self.res["selection"] = {k: {kd: dict(chosen=v["chosen"], chosen_on=f"{v['chosen_on']}, in quality_{self.p['choices_from']}.json")
+                                     for kd, v in sv.items()} for k, sv in self.borrowed["selection"].items()}
+
     def chosen(self, f, kind):
         "The setting chosen at f, or at the nearest selected fraction (of the `choices_from` run when the preset has one)"
-        if self.p.get("choices_from"):
-            sel = self.borrowed()["selection"]
-            self.res["selection"] = {k: {kd: dict(chosen=v["chosen"], chosen_on=f"{v['chosen_on']}, in quality_{self.p['choices_from']}.json")
-                                         for kd, v in sv.items()} for k, sv in sel.items()}
-            return sel[fraction_tag(f)][kind]["chosen"], f
+        if self.p.get("choices_from"): return self.res["selection"][fraction_tag(f)][kind]["chosen"], f   # `borrow_selection`
         sel = self.p["select_at"]
         g = min(sel, key=lambda s: abs(math.log(s) - math.log(f)))
         return self.res["selection"][fraction_tag(g)][kind]["chosen"], g
@@ -260,14 +262,13 @@ class Bench:
         rows = self.p.get("rows", ("supervised", "linear", "finetune", "finetune_l0", "reference"))
         stages = [st for st in ("supervised", "linear", "finetune") if st in rows and not (light and st == "finetune")]
         r = self.run(self.cfg(f, seeds, **setting), main, tuple(stages), share)
-        runs = [("supervised", r, "supervised"), ("linear", r, "linear"), ("finetune", r, "finetune")]
+        runs = [(st, r, st) for st in stages]   # (row, its run, its stage)
         if "finetune_l0" in rows: runs.append(("finetune_l0", self.run(self.cfg(f, seeds, **ft, ft_layer=0), self.folder(f, "final_l0", ft), ("finetune",)), "finetune"))
         acc = self.res["accuracy_percent"]
         for m, run_, key in runs:
-            if m in stages or m == "finetune_l0":
-                acc.setdefault(m, {})[fraction_tag(f)] = self._spread(seed_values(self.cfg(f, seeds), run_.metrics, key, f))
+            acc.setdefault(m, {})[fraction_tag(f)] = self._spread(seed_values(self.cfg(f, seeds), run_.metrics, key, f))
         if "supervised" not in rows and self.p.get("choices_from"):   # no pretraining touches it: the same seeds and splits' values
-            acc.setdefault("supervised", {})[fraction_tag(f)] = self.borrowed()["accuracy_percent"]["supervised"][fraction_tag(f)]
+            acc.setdefault("supervised", {})[fraction_tag(f)] = self.borrowed["accuracy_percent"]["supervised"][fraction_tag(f)]
             self.res["notes"].append(f"supervised (tuned): the values of quality_{self.p['choices_from']}.json (the same seeds and label splits; no pretraining touches it)")
         self.save()
         if not light and "reference" in rows: self.reference(f, sup)
@@ -342,10 +343,15 @@ class Bench:
         s = spread({int(k): 100 * v for k, v in vals.items()})
         return dict(mean=round(s.mean, 2), std=None if s.n < 2 else round(s.std, 2), n=s.n, values={str(k): round(v, 2) for k, v in s.values.items()})
 
+    @staticmethod
+    def _values(acc, m, f):
+        "`{seed: accuracy as a fraction}` of row m at fraction f from an `accuracy_percent` table ({} when it has none)"
+        return {int(k): v / 100 for k, v in acc.get(m, {}).get(fraction_tag(f), {}).get("values", {}).items()}
+
     # ---- verdicts
     def judge(self):
         acc, out, tg = self.res["accuracy_percent"], [], []
-        vals = lambda m, f: {int(k): v / 100 for k, v in acc.get(m, {}).get(fraction_tag(f), {}).get("values", {}).items()}
+        vals = lambda m, f: self._values(acc, m, f)
         def add(lst, name, f, a, b, margin=0.):
             v = common_seed_verdict(a, b, margin)
             if v is not None: lst.append(dict(name=name, fraction=f, **v.to_dict()))
@@ -381,13 +387,12 @@ class Bench:
 
     def against_borrowed(self) -> dict:
         "This run's rows against the same rows of the run it borrows from (`choices_from`): the same seeds, splits and settings, another pretraining."
-        old, src = self.borrowed(), self.p["choices_from"]
+        old, src = self.borrowed, self.p["choices_from"]
         mine, theirs = self.res["accuracy_percent"], old["accuracy_percent"]
-        vals = lambda acc, m, f: {int(k): v / 100 for k, v in acc.get(m, {}).get(fraction_tag(f), {}).get("values", {}).items()}
         rows = []
         for f in self.p["fractions"]:
             for m in self.p["rows"]:
-                v = common_seed_verdict(vals(mine, m, f), vals(theirs, m, f))
+                v = common_seed_verdict(self._values(mine, m, f), self._values(theirs, m, f))
                 if v: rows.append(dict(name=f"{ROWS[m]}: {self.base.pretrain_epochs} pretraining epochs against {old['config']['pretrain_epochs']}",
                                        row=m, fraction=f, **v.to_dict()))
         e, e0 = self.res.get("encoder_all_labels"), old.get("encoder_all_labels")
@@ -471,6 +476,7 @@ def main():
     b.pretrain()
     b.encoder_all_labels()
     fr = b.p["fractions"]
+    if b.p.get("choices_from"): b.borrow_selection()
     for f in b.p["select_at"]: b.select(f)
     for f in fr:
         b.rows_at(f); b.judge(); b.markdown()
