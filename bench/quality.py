@@ -97,15 +97,21 @@ ROWS = {"supervised": "supervised from scratch (tuned)", "reference": "plain PyT
 
 
 def parse_overrides(items) -> dict:
-    "`['ft_augment=translate', 'finetune_steps=1000']` -> a dict of PipelineConfig settings, each value cast to the field's type."
-    fields = {f.name: f for f in dataclasses.fields(PipelineConfig)}
+    """`['ft_augment=translate', 'finetune_steps=1000', 'memory=True']` -> a dict of PipelineConfig settings. Each VALUE
+    is read as a Python literal (a bare word is a string) and must have the type of the field's default (an int may
+    stand for a float): `bool('False')` or `tuple('0.1')` would silently mean something else."""
+    import ast
+    defaults = PipelineConfig()
     out = {}
     for it in items:
         k, sep, v = it.partition("=")
-        if not sep or k not in fields: sys.exit(f"--probe: {it!r} is not KEY=VALUE with KEY a PipelineConfig setting")
-        default = getattr(PipelineConfig(), k)
-        try: out[k] = type(default)(v) if default is not None and not isinstance(default, bool) else v
-        except ValueError: sys.exit(f"--probe: {k}={v!r} is not a {type(default).__name__}")
+        if not sep or not hasattr(defaults, k): sys.exit(f"--probe: {it!r} is not KEY=VALUE with KEY a PipelineConfig setting")
+        try: val = ast.literal_eval(v)
+        except (ValueError, SyntaxError): val = v
+        d = getattr(defaults, k)
+        if isinstance(d, float) and type(val) is int: val = float(val)
+        if d is not None and type(val) is not type(d): sys.exit(f"--probe: {k}={v!r} is not of type {type(d).__name__} (the default is {d!r})")
+        out[k] = val
     return out
 
 
