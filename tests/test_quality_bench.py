@@ -1,0 +1,48 @@
+"""Checks of bench/quality.py's judging of a preset that borrows a finished run (`choices_from`): what it names as the
+difference between the two runs, and the supervised-on-100% values it borrows. Trains nothing (a second or two)."""
+import importlib.util, json
+from pathlib import Path
+import pytest
+
+_spec = importlib.util.spec_from_file_location('quality', Path(__file__).parents[1]/'bench'/'quality.py')
+quality = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(quality)
+
+def acc(**rows):
+    "`{row: {tag: {seed: percent}}}` -> an `accuracy_percent` table as quality.py writes it"
+    return {m: {tag: dict(values={str(s): v for s, v in vals.items()}) for tag, vals in t.items()} for m, t in rows.items()}
+
+@pytest.fixture
+def bench(tmp_path, monkeypatch):
+    "A `cpu_distill` Bench in --rejudge mode whose borrowed quality_cpu.json is a small hand-made file in tmp_path"
+    monkeypatch.setattr(quality, 'RESULTS', tmp_path)
+    b = quality.Bench('cpu_distill', 'cpu', None, False, rejudge=True)
+    theirs = dict(b.base.to_dict(), distill_epochs=2, self_distill=True)
+    del theirs['compile']   # a setting the borrowed run predates
+    (tmp_path/'quality_cpu.json').write_text(json.dumps(dict(complete=True, config=theirs, selection={}, accuracy_percent=acc(
+        supervised={'10pct': {0: 84.0, 1: 85.0, 2: 84.5}, '100pct': {0: 89.5, 1: 89.0, 2: 89.6}},
+        finetune={'10pct': {0: 89.2, 1: 89.3, 2: 89.7}}, distill_small={'10pct': {0: 85.8, 1: 86.2, 2: 87.0}}))))
+    b.res = dict(config=b.base.to_dict(), selection={}, accuracy_percent=acc(
+        finetune={'10pct': {0: 89.2, 1: 89.3, 2: 89.7}}, distill_small={'10pct': {0: 87.9, 1: 88.0, 2: 88.3}}))
+    b.timing = False
+    return b
+
+def test_names_only_the_settings_that_differ_for_each_row(bench):
+    assert bench.base.distill_epochs == 10 and not bench.base.self_distill
+    bench.judge()
+    rows = {r['row']: r for r in bench.res['against_borrowed']['rows']}
+    # the teachers share every setting that decides them: neither the student's epochs, nor which students run
+    # (self_distill), nor a setting newer than the borrowed run is a difference for them
+    assert rows['finetune']['name'].endswith('the same settings, another pretraining')
+    assert rows['distill_small']['name'].endswith('distill_epochs 10 against 2')
+    assert rows['distill_small']['difference'] == pytest.approx((88.067 - 86.333) / 100, abs=1e-4)
+
+def test_small_student_judged_against_the_borrowed_supervised_on_all_labels(bench):
+    bench.judge()
+    t = next(t for t in bench.res['targets'] if t['name'].startswith('10%: distill_small within 2 points'))
+    assert t['name'].endswith('(of quality_cpu.json)')
+    assert t['difference'] == pytest.approx((88.067 - 89.367) / 100, abs=1e-4)   # unpaired: means of both
+    assert t['met']
+    # no student row at 10% -> no such target, borrowed or not
+    del bench.res['accuracy_percent']['distill_small']
+    bench.judge()
+    assert not [t for t in bench.res['targets'] if 'within 2 points of supervised' in t['name']]
