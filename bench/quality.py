@@ -24,7 +24,7 @@ Presets:
   cpu_long  the cpu preset's linear-eval and fine-tuned rows at 0.2% and 1% after 32 pretraining epochs instead of 16:
          does a better representation close the fine-tuning targets? Its settings and supervised rows are those of the
          finished cpu run (quality_cpu.json: the same seeds and label splits); each row is judged against that run's.
-  cpu_distill  the cpu preset's smaller student at 10% distilled for 10 epochs instead of 2: is its gap to the teacher the
+  cpu_distill  the cpu preset's students at 10% distilled for 10 epochs instead of 2: are their gaps to the teacher the
          short schedule? Its own pretraining (the cpu preset's settings) and teachers; settings and supervised rows borrowed
          from quality_cpu.json like cpu_long.
   smoke  a one-minute check that the script runs (1,000 images, 8 px; numbers meaningless; not committed).
@@ -79,11 +79,12 @@ PRESETS = {
     "cpu_long": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(), distill_at=(),
                      cfg=dict(BASE, pretrain_epochs=32, distill_epochs=2), steps={0.002: (500, 0), 0.01: (500, 0)},
                      choices_from="cpu", rows=("linear", "finetune")),
-    # the cpu preset's smaller student at 10% distilled for 10 epochs instead of 2 (PipelineConfig's default is 30; 10, 30 and 60
-    # tied on validation on a subset, 13_recipe): is its 3-point gap to the teacher the short schedule? Its own 16-epoch
-    # pretraining and fine-tuned teachers (the cpu run's settings, seeds and label splits); supervised rows from quality_cpu.json
+    # the cpu preset's students at 10% distilled for 10 epochs instead of 2 (PipelineConfig's default is 30; 10, 30 and 60
+    # tied on validation on a subset, 13_recipe): is the smaller one's 3-point gap to the teacher, and the same-size one's tie
+    # with it, the short schedule? Its own 16-epoch pretraining and fine-tuned teachers (the cpu run's settings, seeds and
+    # label splits); the self-distilled student's initialisation and the supervised rows from quality_cpu.json
     "cpu_distill": dict(n_train=None, fractions=(0.1,), seeds=(0, 1, 2), select_at=(), distill_at=(0.1,),
-                        cfg=dict(BASE, pretrain_epochs=16, distill_epochs=10, self_distill=False), steps={0.1: (600, 8)},
+                        cfg=dict(BASE, pretrain_epochs=16, distill_epochs=10), steps={0.1: (600, 8)},
                         choices_from="cpu", rows=("finetune",)),
     "smoke": dict(n_train=1000, fractions=(0.01, 0.1, 1.0), seeds=(0, 1), select_at=(0.1,), distill_at=(0.1,),
                   cfg=dict(BASE, image_size=8, width=0.125, pretrain_epochs=1, pretrain_bs=64, distill_epochs=1, distill_bs=64,
@@ -335,25 +336,30 @@ class Bench:
         self.save()
 
     def distill(self, f, main, setting):
-        "Student initialisation chosen on validation (seed 0), then both students over the seeds (only the smaller one without `self_distill`)"
-        rows = []
-        for dset in grid(self.p["distill_grid"]) if self.base.self_distill else ():
-            folder = self.folder(f, "distill", {**setting, **dset})
-            r = self.run(self.cfg(f, (0,), **setting, **dset, student_depth=None), folder, ("distill",),
-                         [(main, [stage_key("finetune", f, 0)])])
-            rows.append(dict(setting=dset, valid_accuracy=r.metrics[stage_key("distill_self", f, 0)]["valid_accuracy"], folder=_shown(folder)))
-        share, best = [(main, [stage_key("finetune", f, s) for s in self.p["seeds"]])], dict(setting={})
-        if rows:
-            best = max(rows, key=lambda r: r["valid_accuracy"])
-            self.res["selection"].setdefault(fraction_tag(f), {})["distill_self"] = dict(grid=rows, chosen=best["setting"], chosen_on="validation accuracy, seed 0")
-            share.append((ROOT / best["folder"], [stage_key("distill_self", f, 0)]))
-        seeds = self.p["seeds"]
-        folder = self.folder(f, "distill_final", {**setting, **best["setting"]})
-        r = self.run(self.cfg(f, seeds, **setting, **best["setting"]), folder, ("distill",), share)
-        cfg = self.cfg(f, seeds)
-        for m in ("distill_self",) * self.base.self_distill + ("distill_small",) * (self.base.student_depth is not None):
-            self.res["accuracy_percent"].setdefault(m, {})[fraction_tag(f)] = self._spread(seed_values(cfg, r.metrics, m, f))
-        self.save()
+        """The students over the seeds, each in its own run folder: the self-distilled one (its initialisation chosen on
+        validation, seed 0, or the borrowed run's choice) when `self_distill`, and the smaller one (always from random
+        weights, so no choice) when `student_depth` is set."""
+        seeds, cfg, tag = self.p["seeds"], self.cfg(f, self.p["seeds"]), fraction_tag(f)
+        teachers = (main, [stage_key("finetune", f, s) for s in seeds])
+        if self.base.self_distill:
+            share = [teachers]
+            if self.p.get("choices_from"): best = self.res["selection"][tag]["distill_self"]["chosen"]   # `borrow_selection`
+            else:
+                rows = []
+                for dset in grid(self.p["distill_grid"]):
+                    folder = self.folder(f, "distill", {**setting, **dset})
+                    r = self.run(self.cfg(f, (0,), **setting, **dset, student_depth=None), folder, ("distill",), [(main, [stage_key("finetune", f, 0)])])
+                    rows.append(dict(setting=dset, valid_accuracy=r.metrics[stage_key("distill_self", f, 0)]["valid_accuracy"], folder=_shown(folder)))
+                pick = max(rows, key=lambda r: r["valid_accuracy"])
+                self.res["selection"].setdefault(tag, {})["distill_self"] = dict(grid=rows, chosen=pick["setting"], chosen_on="validation accuracy, seed 0")
+                best = pick["setting"]; share.append((ROOT / pick["folder"], [stage_key("distill_self", f, 0)]))
+            r = self.run(self.cfg(f, seeds, **setting, **best, student_depth=None), self.folder(f, "distill_final", {**setting, **best}), ("distill",), share)
+            self.res["accuracy_percent"].setdefault("distill_self", {})[tag] = self._spread(seed_values(cfg, r.metrics, "distill_self", f))
+            self.save()
+        if self.base.student_depth is not None:
+            r = self.run(self.cfg(f, seeds, **setting, self_distill=False), self.folder(f, "distill_final", setting), ("distill",), [teachers])
+            self.res["accuracy_percent"].setdefault("distill_small", {})[tag] = self._spread(seed_values(cfg, r.metrics, "distill_small", f))
+            self.save()
 
     @staticmethod
     def _spread(vals):
