@@ -43,7 +43,7 @@ from simclr_nb.data import load_dataset, label_fraction_split, validation_split,
 from simclr_nb.evaluate import extract_features, knn_accuracy, spread, verdict
 from simclr_nb.finetune import linear_eval
 from simclr_nb.pipeline import (PipelineConfig, run_pipeline, share_stages, stage_key, fraction_tag, load_pretrained,
-                                RunFolder, make_splits, seed_values, common_seed_verdict, DISTILL_FIELDS, SELECTION_FIELDS, SPEED_FIELDS)
+                                RunFolder, make_splits, seed_values, common_seed_verdict, fields_affecting)
 from simclr_nb.precision import resolve_precision
 from simclr_nb.checkpoint import atomic_write
 
@@ -415,12 +415,12 @@ class Bench:
         "This run's rows against the same rows of the run it borrows from (`choices_from`): the same seeds, splits and settings, another pretraining."
         old, src = self.borrowed, self.p["choices_from"]
         mine, theirs = self.res["accuracy_percent"], old["accuracy_percent"]
+        mine_cfg, theirs_cfg = self.res["config"], old["config"]
+        changed = {k for k, v in mine_cfg.items() if k in theirs_cfg and v != theirs_cfg[k]}   # a field newer than the borrowed run is not a difference
         def change(m):
-            "What differs from the borrowed run for row m, e.g. 'pretrain_epochs 32 against 16' (distillation settings only for a student)"
-            mine_cfg, theirs_cfg = self.res["config"], old["config"]   # a field newer than the borrowed run is not a difference
-            d = [f"{k} {v} against {theirs_cfg[k]}" for k, v in mine_cfg.items()
-                 if k in theirs_cfg and v != theirs_cfg[k] and k not in SELECTION_FIELDS | SPEED_FIELDS and (m.startswith("distill") or k not in DISTILL_FIELDS)]
-            return ", ".join(d) or "the same settings, another pretraining"
+            "What differs from the borrowed run for row m, e.g. 'pretrain_epochs 32 against 16': the settings its stage depends on (the run folders' rule)"
+            hit = fields_affecting(m, changed)   # a row is named by its stage: 'finetune_l0' -> finetune, 'distill_small' -> distill
+            return ", ".join(f"{k} {mine_cfg[k]} against {theirs_cfg[k]}" for k in mine_cfg if k in hit) or "the same settings, another pretraining"
         rows = []
         for f in self.p["fractions"]:
             for m in (*self.p["rows"], "distill_self", "distill_small"):
