@@ -328,7 +328,8 @@ class Bench:
         get = lambda metrics, field: seed_values(self.cfg(f, seeds), metrics, "finetune", f, field)
         v = verdict(get(r.metrics, "valid_accuracy"), get(base, "valid_accuracy"))
         m = machine_info(self.device)
-        layers = f"layer {self.base.ft_layer}" + (f" against layer {over['ft_layer']}" if over.get("ft_layer", self.base.ft_layer) != self.base.ft_layer else "")
+        layers = (f"layer {over['ft_layer']} against layer {self.base.ft_layer}" if over.get("ft_layer", self.base.ft_layer) != self.base.ft_layer
+                  else f"layer {self.base.ft_layer}")
         row = dict(fraction=f, chosen=ft, probe=over, measure=f"fine-tuned ({layers}) validation accuracy, paired over seeds",
                    valid_probe=get(r.metrics, "valid_accuracy"), valid_chosen=get(base, "valid_accuracy"),
                    test_probe_not_used=get(r.metrics, "accuracy"), **v.to_dict(),
@@ -398,9 +399,9 @@ class Bench:
     def judge(self):
         acc, out, tg = self.res["accuracy_percent"], [], []
         vals = lambda m, f: self._values(acc, m, f)
-        def add(lst, name, f, a, b, margin=0.):
+        def add(lst, name, f, a, b, margin=0., target=None):
             v = common_seed_verdict(a, b, margin)
-            if v is not None: lst.append(dict(name=name, fraction=f, **v.to_dict()))
+            if v is not None: lst.append(dict(name=name, fraction=f, **v.to_dict(), **({} if target is None else dict(target=target))))
             return v
         fr = self.p["fractions"]
         for f in fr:
@@ -413,13 +414,14 @@ class Bench:
             add(out, "(d) the smaller student comes within 2 points of its teacher", f, vals("distill_small", f), vals("finetune", f), margin=-0.02)
             add(out, "the whole pipeline: the self-distilled student beats supervised (tuned)", f, vals("distill_self", f), vals("supervised", f))
         for f in fr:
-            v = add(tg, "fine-tuned at least as good as linear evaluation (mean)", f, vals("finetune", f), vals("linear", f))
+            v = add(tg, "fine-tuned at least as good as linear evaluation (mean)", f, vals("finetune", f), vals("linear", f), target="finetune_vs_linear")
             if v: tg[-1]["met"] = v.difference >= 0
         for f, pts in ((0.002, 10), (0.01, 5)):
             best, how = self.fine_tuned_row(f)
-            v = add(tg, f"fine-tuned ({best}) at least {pts} points above supervised (tuned)", f, vals(best, f), vals("supervised", f), margin=pts / 100)
-            if v: tg[-1].update(met=v.difference >= pts / 100, row_chosen_by=how)
-        v = add(tg, "10%: self-distilled student above its teacher", 0.1, vals("distill_self", 0.1), vals("finetune", 0.1))
+            v = add(tg, f"fine-tuned ({best}) at least {pts} points above supervised (tuned)", f, vals(best, f), vals("supervised", f), margin=pts / 100,
+                    target="finetune_over_supervised")
+            if v: tg[-1].update(met=v.difference >= pts / 100, row=best, row_chosen_by=how)
+        v = add(tg, "10%: self-distilled student above its teacher", 0.1, vals("distill_self", 0.1), vals("finetune", 0.1), target="student_over_teacher")
         if v: tg[-1]["met"] = v.difference > 0
         # a preset without 100% takes the borrowed run's supervised rows there (no pretraining touches them)
         sup100, where = vals("supervised", 1.0), ""
@@ -428,9 +430,11 @@ class Bench:
         for m in ("distill_self", "distill_small"):
             if sup100 and vals(m, 0.1):
                 v = verdict(vals(m, 0.1), sup100, margin=-0.02, paired=False)
-                tg.append(dict(name=f"10%: {m} within 2 points of supervised on 100% of the labels{where}", fraction=0.1, **v.to_dict(), met=v.difference >= -0.02))
+                tg.append(dict(name=f"10%: {m} within 2 points of supervised on 100% of the labels{where}", fraction=0.1, **v.to_dict(), met=v.difference >= -0.02,
+                               target="student_vs_supervised_all_labels", row=m))
         e = self.res.get("encoder_all_labels")
-        if e: tg.append(dict(name="linear evaluation of the pretrained encoder on all labels >= 85%", measured=round(100 * e["linear_test"], 2), met=e["linear_test"] >= 0.85))
+        if e: tg.append(dict(name="linear evaluation of the pretrained encoder on all labels >= 85%", measured=round(100 * e["linear_test"], 2), met=e["linear_test"] >= 0.85,
+                         target="encoder_linear_all_labels"))
         self.res["claims"], self.res["targets"] = out, tg
         if self.p.get("choices_from"): self.res["against_borrowed"] = self.against_borrowed()
         self.save()
