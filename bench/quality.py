@@ -160,6 +160,10 @@ class Bench:
         self.out = Path(out or ROOT / "runs" / f"bench_quality_{preset_name}")
         self.t0, self.timing = time.time(), True
         self.base = PipelineConfig(**self.p["cfg"], label_fractions=(0.1,), seeds=(0,)).validate()
+        if (self.p["distill_at"] and not self.p.get("choices_from") and self.base.self_distill and self.base.student_depth is not None
+                and any(not d for d in grid(self.p.get("distill_grid", {})))):   # `distill` names each student's folder by its setting
+            sys.exit(f"preset {preset_name}: every distill_grid setting must name the self-distilled student's choice (e.g. distill_init): "
+                     "an empty one gives it the smaller student's run folder")
         self.jf = RESULTS / f"quality_{preset_name.replace('-', '_')}.json"
         if rejudge: return   # judges the saved JSON again: no data, no run folder
         self.res = dict(preset=preset_name, command=" ".join(["python", "bench/quality.py"] + sys.argv[1:]), machine=machine_info(device),

@@ -63,3 +63,9 @@ def test_fine_tuned_row_of_a_target_is_chosen_on_validation_not_test(bench):
     del bench.res['valid_accuracy_percent']
     row, how = bench.fine_tuned_row(0.002)
     assert row == 'finetune' and how.startswith('row chosen on the test mean')
+
+def test_a_preset_whose_students_would_share_a_run_folder_is_refused(monkeypatch):
+    "Both students, no distill_grid: the self-distilled student's folder name would be the smaller one's"
+    monkeypatch.setitem(quality.PRESETS, 'no_grid', dict(quality.PRESETS['smoke'], distill_grid={}))
+    with pytest.raises(SystemExit, match='distill_grid'): quality.Bench('no_grid', 'cpu', None, False, rejudge=True)
+    quality.Bench('smoke', 'cpu', None, False, rejudge=True)   # its grid names distill_init: accepted
