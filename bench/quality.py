@@ -448,7 +448,7 @@ class Bench:
         validation accuracy over the seeds. A JSON written before validation accuracies were kept per row falls back on
         the highest test mean, and says so."""
         tag, rows = fraction_tag(f), [m for m in ("finetune", "finetune_l0", "finetune_l2") if self._values(self.res["accuracy_percent"], m, f)]
-        if len(rows) < 2: return "finetune", "the only fine-tuned row"
+        if len(rows) < 2: return (rows or ["finetune"])[0], "the only fine-tuned row"
         val = self.res.get("valid_accuracy_percent", {})
         if all(tag in val.get(m, {}) for m in rows): return max(rows, key=lambda m: val[m][tag]["mean"]), "row chosen on validation accuracy (mean over the seeds)"
         return max(rows, key=lambda m: self.res["accuracy_percent"][m][tag]["mean"]), "row chosen on the test mean: this run kept no validation accuracy per row"
