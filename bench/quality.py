@@ -304,11 +304,11 @@ class Bench:
         if "finetune_l2" in rows:   # a finished `--probe ft_layer=2` is the same run: its stages are reused
             probed = [(self.folder(f, "probe", {**ft, "ft_layer": 2}), [stage_key("finetune", f, s) for s in seeds])]
             runs.append(("finetune_l2", self.run(self.cfg(f, seeds, **ft, ft_layer=2), self.folder(f, "final_l2", ft), ("finetune",), probed), "finetune"))
-        acc, val = self.res["accuracy_percent"], self.res.setdefault("valid_accuracy_percent", {})
+        acc, val, cfg = self.res["accuracy_percent"], self.res.setdefault("valid_accuracy_percent", {}), self.cfg(f, seeds)
         for m, run_, key in runs:
-            acc.setdefault(m, {})[fraction_tag(f)] = self._spread(seed_values(self.cfg(f, seeds), run_.metrics, key, f))
+            acc.setdefault(m, {})[fraction_tag(f)] = self._spread(seed_values(cfg, run_.metrics, key, f))
             if m.startswith("finetune"):   # which fine-tuned row a target reads is chosen on these, never on the test
-                val.setdefault(m, {})[fraction_tag(f)] = self._spread(seed_values(self.cfg(f, seeds), run_.metrics, key, f, "valid_accuracy"))
+                val.setdefault(m, {})[fraction_tag(f)] = self._spread(seed_values(cfg, run_.metrics, key, f, "valid_accuracy"))
         if "supervised" not in rows and self.p.get("choices_from"):   # no pretraining touches it: the same seeds and splits' values
             acc.setdefault("supervised", {})[fraction_tag(f)] = self.borrowed["accuracy_percent"]["supervised"][fraction_tag(f)]
             self.res["notes"].append(f"supervised (tuned): the values of quality_{self.p['choices_from']}.json (the same seeds and label splits; no pretraining touches it)")
@@ -332,8 +332,8 @@ class Bench:
         get = lambda metrics, field: seed_values(self.cfg(f, seeds), metrics, "finetune", f, field)
         v = verdict(get(r.metrics, "valid_accuracy"), get(base, "valid_accuracy"))
         m = machine_info(self.device)
-        layers = (f"layer {over['ft_layer']} against layer {self.base.ft_layer}" if over.get("ft_layer", self.base.ft_layer) != self.base.ft_layer
-                  else f"layer {self.base.ft_layer}")
+        layer = over.get("ft_layer", self.base.ft_layer)
+        layers = f"layer {layer}" + (f" against layer {self.base.ft_layer}" if layer != self.base.ft_layer else "")
         row = dict(fraction=f, chosen=ft, probe=over, measure=f"fine-tuned ({layers}) validation accuracy, paired over seeds",
                    valid_probe=get(r.metrics, "valid_accuracy"), valid_chosen=get(base, "valid_accuracy"),
                    test_probe_not_used=get(r.metrics, "accuracy"), **v.to_dict(),
@@ -403,20 +403,25 @@ class Bench:
     def judge(self):
         acc, out, tg = self.res["accuracy_percent"], [], []
         vals = lambda m, f: self._values(acc, m, f)
-        def add(lst, name, f, a, b, margin=0., target=None):
+        def add(lst, name, f, a, b, margin=0., **key):
+            "`key`: the structured name readers select by (`claim=...` or `target=...`), never the wording"
             v = common_seed_verdict(a, b, margin)
-            if v is not None: lst.append(dict(name=name, fraction=f, **v.to_dict(), **({} if target is None else dict(target=target))))
+            if v is not None: lst.append(dict(name=name, fraction=f, **v.to_dict(), **key))
             return v
         fr = self.p["fractions"]
         for f in fr:
             ft = "finetune" if vals("finetune", f) else "finetune_l0"   # a light fraction fine-tunes from layer 0 only
-            add(out, f"(a) fine-tuned (layer {1 if ft == 'finetune' else 0}) beats supervised (tuned)", f, vals(ft, f), vals("supervised", f))
-            add(out, "the kit's supervised baseline reaches the plain reference", f, vals("supervised", f), vals("reference", f))
-            add(out, "(c) fine-tuning from head layer 1 beats layer 0", f, vals("finetune", f), vals("finetune_l0", f))
-            add(out, "(c) fine-tuning from head layer 2 beats layer 1", f, vals("finetune_l2", f), vals("finetune", f))
-            add(out, "(d) the self-distilled student beats its teacher", f, vals("distill_self", f), vals("finetune", f))
-            add(out, "(d) the smaller student comes within 2 points of its teacher", f, vals("distill_small", f), vals("finetune", f), margin=-0.02)
-            add(out, "the whole pipeline: the self-distilled student beats supervised (tuned)", f, vals("distill_self", f), vals("supervised", f))
+            add(out, f"(a) fine-tuned (layer {1 if ft == 'finetune' else 0}) beats supervised (tuned)", f, vals(ft, f), vals("supervised", f),
+                claim="finetune_over_supervised")
+            add(out, "the kit's supervised baseline reaches the plain reference", f, vals("supervised", f), vals("reference", f),
+                claim="supervised_vs_reference")
+            add(out, "(c) fine-tuning from head layer 1 beats layer 0", f, vals("finetune", f), vals("finetune_l0", f), claim="layer1_over_layer0")
+            add(out, "(c) fine-tuning from head layer 2 beats layer 1", f, vals("finetune_l2", f), vals("finetune", f), claim="layer2_over_layer1")
+            add(out, "(d) the self-distilled student beats its teacher", f, vals("distill_self", f), vals("finetune", f), claim="student_over_teacher")
+            add(out, "(d) the smaller student comes within 2 points of its teacher", f, vals("distill_small", f), vals("finetune", f), margin=-0.02,
+                claim="small_student_near_teacher")
+            add(out, "the whole pipeline: the self-distilled student beats supervised (tuned)", f, vals("distill_self", f), vals("supervised", f),
+                claim="pipeline_over_supervised")
         for f in fr:
             v = add(tg, "fine-tuned at least as good as linear evaluation (mean)", f, vals("finetune", f), vals("linear", f), target="finetune_vs_linear")
             if v: tg[-1]["met"] = v.difference >= 0

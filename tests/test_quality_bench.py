@@ -43,6 +43,8 @@ def test_small_student_judged_against_the_borrowed_supervised_on_all_labels(benc
     assert t['name'].endswith('(of quality_cpu.json)')
     assert t['difference'] == pytest.approx((88.067 - 89.367) / 100, abs=1e-4)   # unpaired: means of both
     assert t['met']
+    c = next(c for c in bench.res['claims'] if c['claim'] == 'small_student_near_teacher')   # claims are selected by key too
+    assert c['fraction'] == 0.1 and c['outcome'] == 'holds'
     # no student row at 10% -> no such target, borrowed or not
     del bench.res['accuracy_percent']['distill_small']
     bench.judge()
