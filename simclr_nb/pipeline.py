@@ -26,9 +26,9 @@ from .losses import NT_XENT_TEMPERATURE
 __all__ = ['RENAMED_KEYS', 'SPEED_FIELDS', 'STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECTION_FIELDS',
            'RATE_FIELDS', 'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds', 'read_json', 'stage_method',
            'fields_affecting', 'fraction_tag', 'stage_key', 'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage',
-           'load_pretrained', 'Splits', 'make_splits', 'ValidateLast', 'finetune_step_count', 'finetune_stage',
-           'supervised_stage', 'linear_stage', 'load_classifier', 'distill_stage', 'QuietEpochs', 'console_progress',
-           'check_device', 'check_memory', 'check_data', 'PipelineResult', 'run_pipeline']
+           'load_pretrained', 'Splits', 'make_splits', 'ValidateLast', 'finetune_step_count', 'pretrain_views',
+           'finetune_stage', 'supervised_stage', 'linear_stage', 'load_classifier', 'distill_stage', 'QuietEpochs',
+           'console_progress', 'check_device', 'check_memory', 'check_data', 'PipelineResult', 'run_pipeline']
 
 # %% ../nbs/09_pipeline.ipynb #a7303310
 @dataclass
@@ -56,6 +56,7 @@ class PipelineConfig:
     pretrain_base_lr: float = 0.075          # base lr, scaled by sqrt(batch size) (the paper's v2 rule: 0.075*sqrt(B) for small batches)
     temperature: float = NT_XENT_TEMPERATURE   # NT-Xent tau, 0.2 (losses.NT_XENT_TEMPERATURE; paper: 0.1 ImageNet, 0.5 CIFAR-10)
     color_strength: float = 0.5         # colour distortion strength s (1.0 ImageNet, 0.5 CIFAR-10); digits: 1.0 not resolved, Fashion-MNIST: 1.0 won on validation (13_recipe)
+    pretrain_crop_min_area: float = 0.08  # smallest area of the views' random resized crops (the paper's and the official code's 0.08, at 224 and 32 px)
     blur: bool = False                  # Gaussian blur (ImageNet only in the official code)
     memory: bool = False                # MoCo-style memory queue of extra negatives
     weight_decay: float = 1e-4
@@ -188,7 +189,8 @@ def _check_training(cfg):
                          f"so ft_layer must be in 0..{cfg.head_layers}")
     for k in ('ft_augment', 'supervised_augment', 'distill_augment'):
         if getattr(cfg, k) not in LIGHT_AUGMENTS: raise ValueError(f"{k} must be one of {', '.join(LIGHT_AUGMENTS)}; got {getattr(cfg, k)!r}")
-    if not 0 < cfg.crop_min_area <= 1: raise ValueError(f"crop_min_area must be in (0, 1]; got {cfg.crop_min_area}")
+    for k in ('crop_min_area', 'pretrain_crop_min_area'):
+        if not 0 < getattr(cfg, k) <= 1: raise ValueError(f"{k} must be in (0, 1]; got {getattr(cfg, k)}")
     if cfg.distill_init not in ('random', 'pretrained'): raise ValueError(f"distill_init must be 'random' or 'pretrained'; got {cfg.distill_init!r}")
     if not 0 <= cfg.distill_alpha <= 1: raise ValueError(f"distill_alpha must be in [0, 1]; got {cfg.distill_alpha}")
     if cfg.temperature <= 0 or cfg.tau_self <= 0 or cfg.tau_small <= 0: raise ValueError("temperatures must be > 0")
@@ -229,7 +231,7 @@ REPORT_KEYS = ('summary', 'claims', 'processes')   # keys of metrics.json writte
 # which finished stages a changed setting makes stale: the pretraining's own, the distillation's own, none (choosing
 # which stages run), or else every stage after pretraining
 PRETRAIN_FIELDS = frozenset({'dataset', 'data_root', 'image_size', 'seed', 'precision', 'depth', 'width', 'sk', 'head_layers',
-    'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength', 'blur', 'memory', 'weight_decay'})
+    'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength', 'pretrain_crop_min_area', 'blur', 'memory', 'weight_decay'})
 DISTILL_FIELDS = frozenset({'distill_epochs', 'distill_bs', 'distill_base_lr', 'tau_self', 'tau_small', 'student_width', 'student_depth',
     'distill_augment', 'distill_init', 'distill_alpha'})
 SELECTION_FIELDS = frozenset({'seeds', 'label_fractions', 'baselines', 'self_distill', 'distill_seeds'})
@@ -424,7 +426,6 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     """Stage 1: contrastive pretraining of encoder + projection head on every training image (labels unused); the kNN
     accuracy is monitored with `knn_bank` (labeled training indices) as memory bank and `knn_queries` as queries
     (the validation hold-out: no choice is ever made on the test split)."""
-    from simclr_nb.augment import SimCLRAugment
     from simclr_nb.pretrain import pretrain_learner, fit_pretrain, KNNMonitor, pretrain_history, plot_pretrain
     from simclr_nb.precision import resolve_precision, FP32_MODULES   # read at call time: a caller may change it
     set_seed(cfg.seed)
@@ -432,7 +433,7 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     encoder = build_encoder(spec)
     model = ContrastiveNet(encoder, ProjectionHead(encoder.num_features, cfg.head_layers))
     dls = unlabeled_dls(data, bs=cfg.pretrain_bs, device=device)
-    aug = SimCLRAugment(cfg.image_size, strength=cfg.color_strength, blur=cfg.blur)
+    aug = pretrain_views(cfg)
     qx, qy = knn_queries
     knn = KNNMonitor(data.train_x[knn_bank], data.train_y[knn_bank], qx, qy, size=cfg.image_size)
     precision = resolve_precision(cfg.precision, dls.device)
@@ -507,6 +508,11 @@ def _compile_cbs(cfg):
     "`[CompileModel()]` when `cfg.compile`, else none: the callbacks every stage's learner gets from the config."
     from simclr_nb.cputune import CompileModel
     return [CompileModel()] if cfg.compile else []
+
+def pretrain_views(cfg):
+    "The pretraining's two-view augmentation of `cfg`: crop area `pretrain_crop_min_area`..1, colour strength, blur."
+    from simclr_nb.augment import SimCLRAugment
+    return SimCLRAugment(cfg.image_size, strength=cfg.color_strength, blur=cfg.blur, scale=(cfg.pretrain_crop_min_area, 1.0))
 
 def _augment(cfg, kind):
     from simclr_nb.augment import light_augment
