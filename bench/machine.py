@@ -1,11 +1,25 @@
 """Machine facts shared by the benchmark scripts (imported as `from machine import ...` when run as `python bench/x.py`).
 
 `machine_info(device)` is the one record every result JSON carries: CPU model and the instruction-set flags that decide
-the fast path (AVX2 / AVX512 / AMX, bf16), PyTorch's CPU capability, cores and threads, library versions, GPU, commit."""
-import os, platform, subprocess, time
+the fast path (AVX2 / AVX512 / AMX, bf16), PyTorch's CPU capability, cores and threads, library versions, GPU, commit.
+`empty_inductor_cache()` is the one way the scripts time `torch.compile`: from an empty cache, as a first run pays it."""
+import contextlib, os, platform, subprocess, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def empty_inductor_cache():
+    """A new, empty `TORCHINDUCTOR_CACHE_DIR` for the block, the old setting restored after: compile times measured inside
+    are what a first run pays, not the seconds of a cache warmed by an earlier run (call `torch._dynamo.reset()` too)."""
+    old = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+        try: yield cache
+        finally:
+            if old is None: os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+            else: os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
 
 
 def cpu_model():

@@ -26,7 +26,7 @@ import argparse, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402  (bench/machine.py)
+from machine import empty_inductor_cache, machine_info  # noqa: E402  (bench/machine.py)
 from speed import SIZE, STRENGTH, BASE_LR, WD, make_model, make_lars, simclr_step, sync, med  # noqa: E402  (bench/speed.py: the same network and step)
 
 import torch  # noqa: E402
@@ -163,26 +163,19 @@ def arm_threads(x3, device, cl, bf16, repeats, bs=256):
 def arm_compile_kit(x3, device, repeats, bs=256, steps=3):
     """The kit's own compiled path end to end: `pretrain_learner` at `precision='auto'` (the projection head kept in fp32
     by `Autocast`'s hooks, which break the compiled graph) with `cputune.CompileModel` against the same learner eager."""
-    import os, tempfile
     from speed import SimclrNbRunner
     from simclr_nb.cputune import CompileModel
     from simclr_nb.evaluate import verdict
     eager = SimclrNbRunner(x3, WIDTH, bs, device, precision="auto")
     comp = SimclrNbRunner(x3, WIDTH, bs, device, precision="auto"); comp.cbs.append(CompileModel())
     torch._dynamo.reset()
-    old_cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    with tempfile.TemporaryDirectory() as cache:   # an empty inductor cache: the compile time a first run pays (a warm one: seconds)
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
-        try:
-            eager.run(0, 1)
-            t0 = time.perf_counter(); comp.run(0, 1); first = time.perf_counter() - t0   # a fit of one batch: compiling counted
-            eager.run(0, 1); comp.run(0, 1)   # untimed: a second fit (any recompile for the optimizer's state, first use of kernels)
-            t = {"eager": [], "compiled": []}
-            for _ in range(repeats):   # interleaved fits of 1 + `steps` batches; the seconds of the last `steps` (fastai's own clock)
-                for k, r in (("eager", eager), ("compiled", comp)): t[k].append(r.run(1, steps) / steps)
-        finally:
-            if old_cache is None: os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
-            else: os.environ["TORCHINDUCTOR_CACHE_DIR"] = old_cache
+    with empty_inductor_cache():   # the compile time a first run pays (a warm cache: seconds)
+        eager.run(0, 1)
+        t0 = time.perf_counter(); comp.run(0, 1); first = time.perf_counter() - t0   # a fit of one batch: compiling counted
+        eager.run(0, 1); comp.run(0, 1)   # untimed: a second fit (any recompile for the optimizer's state, first use of kernels)
+        t = {"eager": [], "compiled": []}
+        for _ in range(repeats):   # interleaved fits of 1 + `steps` batches; the seconds of the last `steps` (fastai's own clock)
+            for k, r in (("eager", eager), ("compiled", comp)): t[k].append(r.run(1, steps) / steps)
     e, c = med(t["eager"]), med(t["compiled"])
     v = verdict(dict(enumerate(t["eager"])), dict(enumerate(t["compiled"])))   # eager slower than compiled, paired over the rounds?
     return dict(what=f"seconds per training batch of the kit's pretraining learner end to end (augmentation, {eager.precision}, "
