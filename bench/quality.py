@@ -31,6 +31,8 @@ Presets:
          --probe: other fine-tuning settings (e.g. ft_layer=2) judged on validation over every seed.
   cpu_distill_few  the same-size student at 0.2% and 1% distilled for 10 epochs (the cpu preset's 2), from the teachers of
          cpu_finetune: the whole pipeline in the paper's regime of few labels.
+  cpu_tau  the cpu preset's linear-eval and fine-tuned rows at 0.2%, 1% and 10% after a pretraining at temperature 0.2
+         instead of 0.5 (chosen on validation on a subset, bench/recipe_study.py --pretrain-cpu); borrows like cpu_long.
   smoke  a one-minute check that the script runs (1,000 images, 8 px; numbers meaningless; not committed).
   gpu    one GPU, full size: ResNet-50 1x, 28 px, 100 pretraining epochs at batch 512, longer fine-tuning.
 
@@ -60,11 +62,13 @@ from machine import machine_info  # noqa: E402
 _spec = importlib.util.spec_from_file_location("reference_supervised", Path(__file__).resolve().parent / "reference_supervised.py")
 reference = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(reference)
 
-# colour strength 1.0: won on validation on a Fashion-MNIST subset (bench/recipe_study.py --pretraining, 13_recipe);
-# results/quality_cpu.json was measured before, at 0.5 (its "config" says so)
-BASE = dict(dataset="fashion_mnist", image_size=28, depth=18, width=0.25, head_layers=3, temperature=0.5, color_strength=1.0,
+# the settings of the committed cpu run (results/quality_cpu.json, 2026-12-03): colour strength 1.0 won on validation on a
+# Fashion-MNIST subset (bench/recipe_study.py --pretraining, 13_recipe); temperature 0.5 is the CIFAR-10 recipe's. The
+# presets that ask a question of that run (cpu_long, cpu_distill, cpu_finetune, cpu_distill_few, cpu_tau) start from it
+CPU_RUN = dict(dataset="fashion_mnist", image_size=28, depth=18, width=0.25, head_layers=3, temperature=0.5, color_strength=1.0,
             pretrain_bs=256, pretrain_base_lr=0.075, ft_layer=1, finetune_bs=64, valid_fraction=0.1, precision="auto",
             student_depth=18, student_width=0.125, tau_self=1.0, tau_small=1.0, distill_bs=256)
+BASE = dict(CPU_RUN)   # the settings of the next full run of a preset
 PRESETS = {
     # distillation at every fraction below 100%: the paper's gains from distillation are largest where labels are fewest
     "cpu": dict(n_train=None, fractions=(0.002, 0.01, 0.1, 1.0), seeds=(0, 1, 2), select_at=(0.002, 0.01, 0.1), distill_at=(0.002, 0.01, 0.1),
@@ -81,34 +85,51 @@ PRESETS = {
     # the cpu preset's representation-dependent rows after twice the pretraining: does a better representation close the
     # fine-tuning targets? Settings and the supervised baseline (which no pretraining touches) come from quality_cpu.json
     "cpu_long": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(), distill_at=(),
-                     cfg=dict(BASE, pretrain_epochs=32, distill_epochs=2), steps={0.002: (500, 0), 0.01: (500, 0)},
+                     cfg=dict(CPU_RUN, pretrain_epochs=32, distill_epochs=2), steps={0.002: (500, 0), 0.01: (500, 0)},
                      choices_from="cpu", rows=("linear", "finetune")),
     # the cpu preset's students at 10% distilled for 10 epochs instead of 2 (PipelineConfig's default is 30; 10, 30 and 60
     # tied on validation on a subset, 13_recipe): is the smaller one's 3-point gap to the teacher, and the same-size one's tie
     # with it, the short schedule? Its own 16-epoch pretraining and fine-tuned teachers (the cpu run's settings, seeds and
     # label splits); the self-distilled student's initialisation and the supervised rows from quality_cpu.json
     "cpu_distill": dict(n_train=None, fractions=(0.1,), seeds=(0, 1, 2), select_at=(), distill_at=(0.1,),
-                        cfg=dict(BASE, pretrain_epochs=16, distill_epochs=10), steps={0.1: (600, 8)},
+                        cfg=dict(CPU_RUN, pretrain_epochs=16, distill_epochs=10), steps={0.1: (600, 8)},
                         choices_from="cpu", rows=("finetune",)),
     # the cpu preset's layer-1 fine-tuned rows at 0.2% and 1% again, from the same 16-epoch pretraining (the cpu preset's
     # settings; a finished one of cpu_distill may be copied in): the base that `--probe` checks other fine-tuning settings
     # against, on validation over every seed, where the cpu preset's grids had one seed and no head-layer choice
     "cpu_finetune": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(), distill_at=(),
-                         cfg=dict(BASE, pretrain_epochs=16, distill_epochs=2), steps={0.002: (500, 0), 0.01: (500, 0)},
+                         cfg=dict(CPU_RUN, pretrain_epochs=16, distill_epochs=2), steps={0.002: (500, 0), 0.01: (500, 0)},
                          choices_from="cpu", rows=("finetune", "finetune_l2")),
     # the cpu preset's same-size student at 0.2% and 1% distilled for 10 epochs instead of 2, as cpu_distill at 10%: how far
     # the whole pipeline goes in the paper's regime of few labels. Its teachers are cpu_finetune's (copy its finished folders
     # in, or they are fine-tuned again); the smaller student is left out to fit a session (it held at both with 2 epochs)
     "cpu_distill_few": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(), distill_at=(0.002, 0.01),
-                            cfg=dict(BASE, pretrain_epochs=16, distill_epochs=10, student_depth=None), steps={0.002: (500, 0), 0.01: (500, 0)},
+                            cfg=dict(CPU_RUN, pretrain_epochs=16, distill_epochs=10, student_depth=None), steps={0.002: (500, 0), 0.01: (500, 0)},
                             choices_from="cpu", rows=("finetune",)),
+    # the cpu preset's linear-eval and fine-tuned rows at 0.2%, 1% and 10% after a pretraining at NT-Xent temperature 0.2
+    # instead of 0.5, the one change of the cpu run's pretraining that held on validation on the 4,000-image subset
+    # (bench/recipe_study.py --pretrain-cpu): does it hold on all 60,000 images? Settings, seeds, label splits and the
+    # supervised rows from quality_cpu.json, like cpu_long
+    "cpu_tau": dict(n_train=None, fractions=(0.002, 0.01, 0.1), seeds=(0, 1, 2), select_at=(), distill_at=(),
+                    cfg=dict(CPU_RUN, pretrain_epochs=16, distill_epochs=2, temperature=0.2),
+                    steps={0.002: (500, 0), 0.01: (500, 0), 0.1: (600, 8)}, choices_from="cpu", rows=("linear", "finetune")),
     "smoke": dict(n_train=1000, fractions=(0.01, 0.1, 1.0), seeds=(0, 1), select_at=(0.1,), distill_at=(0.1,),
                   cfg=dict(BASE, image_size=8, width=0.125, pretrain_epochs=1, pretrain_bs=64, distill_epochs=1, distill_bs=64,
                            student_width=0.0625),
                   steps={0.01: (4, 0), 0.1: (4, 0), 1.0: (4, 0)},
                   ft_grid=dict(ft_augment=("flip", "translate")), sup_grid=dict(supervised_lr=(3e-3,)),
                   distill_grid=dict(distill_init=("random",))),
-    "gpu": dict(n_train=None, fractions=(0.002, 0.01, 0.1, 1.0), seeds=(0, 1, 2), select_at=(0.002, 0.01, 0.1), distill_at=(0.01, 0.1),
+    # the GPU check a session can afford (issue 12: about 10 minutes of device time): ResNet-50 1x on all 60,000 images at
+    # 28 px, sized from a probe on an H200 (bench/gpu_check.sh probe: about 12 s per pretraining epoch at batch 512, 65-75 ms
+    # per fine-tuning or supervised step at batch 128). The settings are the cpu run's validation choices (fine-tuning base
+    # rate 0.1 with flips, supervised rate 1e-2), one value per grid: not chosen again for ResNet-50 in this budget
+    "gpu": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(0.01,), distill_at=(),
+                cfg=dict(BASE, depth=50, width=1.0, pretrain_epochs=6, pretrain_bs=512, finetune_bs=128),
+                steps={0.002: (200, 0), 0.01: (200, 0)},
+                ft_grid=dict(ft_augment=("flip",), finetune_base_lr=(0.1,)), sup_grid=dict(supervised_lr=(1e-2,)),
+                distill_grid=dict(distill_init=("random",)), rows=("supervised", "reference", "linear", "finetune")),
+    # the full-size GPU preset (not yet run: about an hour on an H200 at the probe's speed): 100 pretraining epochs, grids
+    "gpu_full": dict(n_train=None, fractions=(0.002, 0.01, 0.1, 1.0), seeds=(0, 1, 2), select_at=(0.002, 0.01, 0.1), distill_at=(0.01, 0.1),
                 cfg=dict(BASE, depth=50, width=1.0, pretrain_epochs=100, pretrain_bs=512, finetune_bs=128, distill_epochs=20,
                          distill_bs=512, student_width=0.5),
                 steps={0.002: (1000, 0), 0.01: (1000, 0), 0.1: (600, 30), 1.0: (0, 15)},
@@ -462,8 +483,9 @@ class Bench:
         "This run's rows against the same rows of the run it borrows from (`choices_from`): the same seeds, splits and settings, another pretraining."
         old, src = self.borrowed, self.p["choices_from"]
         mine, theirs = self.res["accuracy_percent"], old["accuracy_percent"]
-        mine_cfg, theirs_cfg = self.res["config"], old["config"]
-        changed = {k for k, v in mine_cfg.items() if k in theirs_cfg and v != theirs_cfg[k]}   # a field newer than the borrowed run is not a difference
+        # a field added since the borrowed run was made: it ran at today's default (the run folders' rule, `_with_defaults`)
+        mine_cfg, theirs_cfg = self.res["config"], {**PipelineConfig().to_dict(), **old["config"]}
+        changed = {k for k, v in mine_cfg.items() if v != theirs_cfg.get(k)}
         def change(m):
             "What differs from the borrowed run for row m, e.g. 'pretrain_epochs 32 against 16': the settings its stage depends on (the run folders' rule)"
             hit = fields_affecting(m, changed)   # a row is named by its stage: 'finetune_l0' -> finetune, 'distill_small' -> distill

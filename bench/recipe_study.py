@@ -16,6 +16,14 @@ on the fine-tuned model's validation accuracy against this study's own base arm 
 encoder on validation is stored beside it). It trains in the kit's default precision (`precision='auto'`: bf16 with the
 projection head in fp32 where bf16 is native, `04a_precision`), which makes its 3 x 8 pretrainings affordable on 2
 cores; the distillation study's teachers are fp32.
+`--pretrain-cpu` starts from the pretraining of `bench/quality.py`'s cpu preset (tau 0.5, colour 1.0, the paper's
+crops of 8-100% of the image) and changes the two settings the pretraining study left open for it: the temperature
+(0.2, which that study's base used; the colour study's winner paired colour 1.0 with it) and the smallest area of the
+views' random resized crops (0.2, 0.35, 0.5 against the paper's 0.08, made for 224 px: at 28 px a crop of 8% of the
+image is 8 x 8 pixels). Judged like the pretraining study, against its own base arm, on the fine-tuned model's
+validation accuracy.
+`--digits-crop` asks the crop question of the demo's digits at 8 px (where the paper's smallest crop, 8% of the
+image, is about 2 x 2 pixels), with the demo's settings, three pretrainings per arm.
 `--digits-colour` repeats the colour-strength comparison (1.0 against 0.5) on the demo's digits with the demo's
 settings, three pretrainings per arm: a default that changes for Fashion-MNIST is checked on the data it also serves.
 
@@ -53,8 +61,14 @@ PRETRAIN_ARMS = {  # name: overrides of the pretraining base (tau 0.2, colour 0.
     'base_lr_0.15': dict(pretrain_base_lr=0.15), 'tau_0.1': dict(temperature=0.1), 'color_0.25': dict(color_strength=0.25),
     'epochs_24': dict(pretrain_epochs=24),
 }
+# the base of --pretrain-cpu: quality.py's cpu-preset pretraining (tau 0.5, colour 1.0) with the paper's smallest crop area, 0.08
+CPU_PRETRAIN_BASE = dict(temperature=0.5, color_strength=1.0)
+CPU_PRETRAIN_ARMS = {'base': {}, 'tau_0.2': dict(temperature=0.2), 'crop_0.2': dict(pretrain_crop_min_area=0.2),
+                     'crop_0.35': dict(pretrain_crop_min_area=0.35), 'crop_0.5': dict(pretrain_crop_min_area=0.5)}
 DIGITS_COLOUR_ARMS = {'base': {}, 'color_1.0': dict(color_strength=1.0)}   # is the Fashion-MNIST colour choice right for digits?
-MAIN_MEASURE = {'distill': 'student', 'pretrain': 'finetune', 'digits_colour': 'finetune'}   # each study: what its arms are chosen on (validation)
+DIGITS_CROP_ARMS = {'base': {}, 'crop_0.2': dict(pretrain_crop_min_area=0.2), 'crop_0.35': dict(pretrain_crop_min_area=0.35),
+                    'crop_0.5': dict(pretrain_crop_min_area=0.5)}
+MAIN_MEASURE = {'distill': 'student', 'pretrain': 'finetune', 'pretrain_cpu': 'finetune', 'digits_colour': 'finetune', 'digits_crop': 'finetune'}   # each study: what its arms are chosen on (validation)
 
 
 def base_config(args, seed, **over) -> PipelineConfig:
@@ -155,11 +169,24 @@ class Study:
                          f"(validation), {pre['precision']}, {pre['wall_s']:.0f} s")
             self.record(study, name, over, per_seed)
 
+    def pretrain_cpu(self):
+        "Each arm: a pretraining per seed with the cpu preset's pretraining settings and one of them changed, then the 10% fine-tuning."
+        self.pretrain_arms('pretrain_cpu', CPU_PRETRAIN_ARMS, lambda seed, **over: base_config(
+            self.args, seed, precision='auto', self_distill=False, **{**CPU_PRETRAIN_BASE, **over}))
+
+    @staticmethod
+    def digits_config(seed, **over) -> PipelineConfig:
+        "The demo's settings on digits (8 px, fine-tuning without augmentation) for pretraining seed `seed` and its 10% fine-tuning."
+        return PipelineConfig(label_fractions=(FRACTION,), seed=seed, seeds=(seed,), ft_augment='none',
+                              baselines=False, self_distill=False, student_depth=None, **over)
+
     def digits_colour(self):
-        "The demo's data: colour strength 1.0 against 0.5 on digits (8 px, the demo's settings, fine-tuning without augmentation)."
-        config = lambda seed, **over: PipelineConfig(label_fractions=(FRACTION,), seed=seed, seeds=(seed,), ft_augment='none',
-                                                     baselines=False, self_distill=False, student_depth=None, **over)
-        self.pretrain_arms('digits_colour', DIGITS_COLOUR_ARMS, config, load_dataset('digits'))
+        "The demo's data: colour strength 1.0 against 0.5 on digits."
+        self.pretrain_arms('digits_colour', DIGITS_COLOUR_ARMS, self.digits_config, load_dataset('digits'))
+
+    def digits_crop(self):
+        "The demo's data: the smallest crop area of the pretraining views, 0.2, 0.35 and 0.5 against the paper's 0.08."
+        self.pretrain_arms('digits_crop', DIGITS_CROP_ARMS, self.digits_config, load_dataset('digits'))
 
     def pretraining(self):
         "Each pretraining arm: a pretraining per seed (precision 'auto'), then the 10% fine-tuning from head layer 1."
@@ -174,6 +201,8 @@ def main():
     ap.add_argument('--epochs', type=int, default=12, help='pretraining epochs (precision_accuracy.py: 12)')
     ap.add_argument('--redo', action='store_true', help='re-read every arm (finished runs are still reused)')
     ap.add_argument('--pretraining', action='store_true', help='also the pretraining study (8 arms x 3 seeds of pretraining)')
+    ap.add_argument('--pretrain-cpu', action='store_true', help="also the cpu preset's pretraining: temperature and crop area (5 arms x 3 seeds)")
+    ap.add_argument('--digits-crop', action='store_true', help="also the views' smallest crop area on digits (4 arms x 3 seeds)")
     ap.add_argument('--digits-colour', action='store_true', help='also colour strength 1.0 against 0.5 on digits (the demo)')
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--runs', default=str(ROOT/'runs'/'recipe_study'))
@@ -187,7 +216,9 @@ def main():
             if f'{study}_chosen' in old: st.res[f'{study}_chosen'] = old[f'{study}_chosen']
     st.distill()
     if args.pretraining: st.pretraining()
+    if args.pretrain_cpu: st.pretrain_cpu()
     if args.digits_colour: st.digits_colour()
+    if args.digits_crop: st.digits_crop()
     st.save()
     st.log(f'done: {st.out}')
 

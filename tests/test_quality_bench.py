@@ -71,3 +71,17 @@ def test_a_preset_whose_students_would_share_a_run_folder_is_refused(monkeypatch
     monkeypatch.setitem(quality.PRESETS, 'no_grid', dict(quality.PRESETS['smoke'], distill_grid={}))
     with pytest.raises(SystemExit, match='distill_grid'): quality.Bench('no_grid', 'cpu', None, False, rejudge=True)
     quality.Bench('smoke', 'cpu', None, False, rejudge=True)   # its grid names distill_init: accepted
+
+def test_a_setting_newer_than_the_borrowed_run_counts_at_its_default(bench):
+    """The borrowed run predates `pretrain_crop_min_area`: it cropped at the paper's 0.08, today's default (the run folders'
+    rule). A run here at 0.2 differs from it, and the rows say so; at 0.08 they do not."""
+    jf = quality.RESULTS/'quality_cpu.json'
+    theirs = json.loads(jf.read_text()); del theirs['config']['pretrain_crop_min_area']; jf.write_text(json.dumps(theirs))
+    bench.res['config']['pretrain_crop_min_area'] = 0.2
+    bench.judge()
+    rows = {r['row']: r for r in bench.res['against_borrowed']['rows']}
+    assert rows['finetune']['name'].endswith('pretrain_crop_min_area 0.2 against 0.08')
+    bench.res['config']['pretrain_crop_min_area'] = 0.08
+    bench.judge()
+    rows = {r['row']: r for r in bench.res['against_borrowed']['rows']}
+    assert rows['finetune']['name'].endswith('the same settings, another pretraining')
