@@ -748,7 +748,7 @@ def _run_pipeline(cfg, out, force, device, stages, log, data, on_event) -> Pipel
     for f in cfg.label_fractions:
         for seed in cfg.seeds: _seed_stages(cfg, data, rf, sp, f, seed, stages, device)
     rf.metrics['processes'] = distributed_info(pretrain=cfg.pretrain_bs, finetune=cfg.finetune_bs, distill=cfg.distill_bs)
-    table, found = write_report(cfg, rf, data)
+    table, found = write_report(cfg, rf, data, device)
     return PipelineResult(rf.path, rf.metrics, rf.status, table, found)
 
 # %% ../nbs/09_pipeline.ipynb #78bf93e2
