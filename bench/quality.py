@@ -34,7 +34,9 @@ Presets:
   cpu_tau  the cpu preset's linear-eval and fine-tuned rows at 0.2%, 1% and 10% after a pretraining at temperature 0.2
          instead of 0.5 (chosen on validation on a subset, bench/recipe_study.py --pretrain-cpu); borrows like cpu_long.
   smoke  a one-minute check that the script runs (1,000 images, 8 px; numbers meaningless; not committed).
-  gpu    one GPU, full size: ResNet-50 1x, 28 px, 100 pretraining epochs at batch 512, longer fine-tuning.
+  gpu    the GPU check that fits a session's 10 minutes of device time: ResNet-50 1x, all images at 28 px, 6 pretraining
+         epochs at batch 512, 0.2% and 1%, 200 steps; the cpu run's settings (bench/gpu_check.sh runs it).
+  gpu_full  one GPU, full size: ResNet-50 1x, 100 pretraining epochs at batch 512, grids, distillation (not run yet).
 
     .venv/bin/python bench/quality.py --preset cpu          # in the background: nohup ... &; run again to resume
     .venv/bin/python bench/quality.py --preset cpu --rejudge   # trains nothing: the saved JSON's claims and targets again

@@ -278,9 +278,19 @@ def step_flops(width, views, device):
 
 
 def roofline(device, repeats=5):
-    peak = {"fp32": matmul_gflops(device, torch.float32, repeats=repeats)}
-    if resolve_precision("auto", device) == "bf16": peak["bf16"] = matmul_gflops(device, torch.bfloat16, repeats=repeats)
-    return dict(what="achieved GFLOP/s of torch.mm on 2048x2048 matrices (median of 5)", matmul_gflops=peak)
+    # 2048 keeps a 2-core CPU's product near a second; a GPU needs 8192 to approach its peak (2048 finishes in microseconds)
+    n = 8192 if device.type == "cuda" else 2048
+    # on a GPU cuDNN runs fp32 convolutions on TF32 tensor cores (torch.backends.cudnn.allow_tf32, on by default) while
+    # torch.mm stays in true fp32: the fp32 rows' peak is the TF32 matmul there (the H200 run of 2026-12-04 divided by the
+    # true-fp32 one, 51 TFLOP/s, and showed shares above 100%)
+    tf32 = device.type == "cuda" and torch.backends.cudnn.allow_tf32
+    old_tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32 or old_tf32
+    try: peak = {"fp32": matmul_gflops(device, torch.float32, n=n, repeats=repeats)}
+    finally: torch.backends.cuda.matmul.allow_tf32 = old_tf32
+    if resolve_precision("auto", device) == "bf16": peak["bf16"] = matmul_gflops(device, torch.bfloat16, n=n, repeats=repeats)
+    return dict(what=f"achieved GFLOP/s of torch.mm on {n}x{n} matrices (median of {repeats})"
+                     + ("; fp32 on TF32 tensor cores, as cuDNN runs the fp32 convolutions" if tf32 else ""), matmul_gflops=peak)
 
 
 # ---------------------------------------------------------------- 5. torch.compile: what it costs and when it pays

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The GPU checks of issues 12 and 13, as one command on a machine with an NVIDIA GPU and no internet.
+#
+#   bash bench/gpu_check.sh PART...      PART: probe | speed | models | quality   (in the order given)
+#
+# What the machine must be given (it reaches no package index): the wheels of the packages its Python lacks in .whl/
+# (fastai and its small pure-Python dependencies, fastprogress 1.0.3 -- 1.1 imports python-fasthtml --, lightly 1.6.0
+# for speed.py's comparison; `pip download --no-deps --python-version 3.12 ...`), and Fashion-MNIST's four gzip IDX
+# files in .fmnist/ (copied from /usr/share/datasets/fashion-mnist). Results go to $OUT (default bench/results/gpu):
+#   probe    one `simclr-nb run` of every stage at the GPU preset's model size, with few epochs: the seconds per
+#            pretraining epoch, per fine-tuning step and per distillation epoch that size the `gpu` preset of quality.py
+#   speed    bench/speed.py --device cuda (the kit against lightly, augmentation share, roofline at 8192^3 matmuls)
+#   models   bench/models.py --device cuda (ResNet-50 1x and 2x+SK at 224 px, bf16 channels-last, share of the matmul peak)
+#   quality  bench/quality.py --preset gpu (ResNet-50 1x on all of Fashion-MNIST)
+# Each part has its own time limit (SPEED_S, MODELS_S, PROBE_S, QUALITY_S seconds), so that one that runs long leaves
+# the others their time; a stopped part still leaves the JSON its script wrote after every finished section.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench/results/gpu}; mkdir -p "$OUT"
+LOG="$OUT/gpu_check.log"
+if [ -d .whl ] && ! python3 -c "import fastai" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl >>"$LOG" 2>&1 \
+    || { echo "wheel install failed" | tee -a "$LOG"; exit 1; }
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD PYTHONUNBUFFERED=1
+[ -d .fmnist ] && export SIMCLR_NB_DATA=$PWD/.fmnist
+{ date -u; nvidia-smi -L; python3 -c "import torch, fastai, simclr_nb; print('torch', torch.__version__, 'fastai', fastai.__version__, torch.cuda.get_device_name())"; } >>"$LOG" 2>&1
+part() { local name=$1 limit=$2; shift 2; echo "== $name ($(date -u +%T), limit ${limit}s): $*" | tee -a "$LOG"
+  local t0=$SECONDS; timeout "$limit" "$@" >>"$LOG" 2>&1; local rc=$?
+  echo "== $name rc=$rc in $((SECONDS - t0)) s" | tee -a "$LOG"; }
+for p in "$@"; do case $p in
+  probe) part probe "${PROBE_S:-150}" python3 -c "import sys; from simclr_nb.cli import main; sys.argv[0] = 'simclr-nb'; main()" run --dataset fashion_mnist --image-size 28 --depth 50 --width 1 \
+           --pretrain-epochs 2 --pretrain-bs 512 --temperature 0.5 --color-strength 1.0 --label-fractions 0.01 --seeds 0 \
+           --finetune-steps 300 --finetune-bs 128 --supervised-steps 300 --distill-epochs 1 --distill-bs 512 \
+           --student-depth 50 --student-width 0.5 --out runs/gpu_probe --device cuda
+         cp runs/gpu_probe/metrics.json "$OUT/probe_metrics.json" 2>/dev/null ;;
+  speed) part speed "${SPEED_S:-200}" python3 bench/speed.py --device cuda --steps-small 10 --steps-large 10 --no-compile \
+           --out "$OUT/speed_cuda.json" ;;
+  models) part models "${MODELS_S:-120}" python3 bench/models.py --device cuda --out "$OUT" ;;
+  quality) part quality "${QUALITY_S:-420}" python3 bench/quality.py --preset gpu --device cuda
+           cp bench/results/quality_gpu.json bench/results/quality_gpu.md "$OUT"/ 2>/dev/null ;;
+  *) echo "unknown part $p" | tee -a "$LOG" ;;
+esac; done
