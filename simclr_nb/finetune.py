@@ -26,7 +26,7 @@ from .distributed import global_batch_size
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'SCHEDULES', 'paper_finetune_epochs', 'LARSExclude', 'one_cycle_scheds', 'finetune_learner',
-           'supervised_learner', 'LinearEval', 'linear_eval']
+           'supervised_learner', 'LinearEval', 'linear_eval', 'probe_init_classifier']
 
 # %% ../nbs/07_finetune.ipynb #c6fd3f0a
 def paper_finetune_epochs(fraction: float,      # labeled fraction of the training set, in (0, 1]
@@ -165,3 +165,28 @@ def linear_eval(encoder: nn.Module,          # the (pretrained) encoder: images 
         res.train_accuracy = (res.logits(f_train).argmax(1) == train_y).float().mean().item()
         res.test_accuracy = (res.logits(f_test).argmax(1) == test_y).float().mean().item()
     return res
+
+# %% ../nbs/07_finetune.ipynb #d9a1b45c
+def probe_init_classifier(model: FineTuneNet,   # a fine-tuning network; its encoder and head layers are left unchanged
+                          x: torch.Tensor,      # the labeled images, uint8 (N, C, H, W)
+                          y: torch.Tensor,      # their labels
+                          size: int | None = None, # resize to the training view size
+                          wd: float = 1e-3,     # L2 penalty of the logistic regression (on standardised features), as `linear_eval`
+                          max_iter: int = 500,  # L-BFGS iterations
+                          bs: int = 512,        # feature-extraction batch size
+                          device=None,          # where to extract the features (default: the model's device)
+                         ) -> float:
+    "LP-FT: set `model.classifier` to a logistic regression on the frozen features it sees; returns its accuracy on (x, y)."
+    if len(x) != len(y): raise ValueError(f"images and labels differ in number: {len(x)} vs {len(y)}")
+    y = y.long().cpu()
+    n_classes = model.classifier.out_features
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"labels must be in 0..{n_classes - 1} (the classifier's classes); got {int(y.min())}..{int(y.max())}")
+    feats = extract_features(nn.Sequential(model.encoder, model.head_layers), x, bs=bs, size=size, device=device)
+    mean, std = feats.mean(0), feats.std(0, unbiased=False).clamp_min(1e-6)
+    with torch.enable_grad(): lin = _fit_logistic((feats - mean) / std, y, n_classes, wd, max_iter)
+    w = lin.weight.detach() / std
+    with torch.no_grad():
+        model.classifier.weight.copy_(w)
+        model.classifier.bias.copy_(lin.bias.detach() - w @ mean)
+    return (lin((feats - mean) / std).argmax(1) == y).float().mean().item()

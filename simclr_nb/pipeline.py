@@ -68,6 +68,7 @@ class PipelineConfig:
     finetune_base_lr: float = 0.1            # base lr, scaled by sqrt(batch size); chosen on validation (Fashion-MNIST, 0.2%, 1% and 10%, against 0.02, and 0.3, which diverged); the paper's 0.005 is for B=1024 and 60 epochs, too slow for a few hundred small steps
     ft_augment: str = 'flip'            # 'none', 'flip', 'translate' or 'crop'; flip chosen on validation (Fashion-MNIST, against translate; digits: 13_recipe) where the paper's crop+flip is made for 224 px
     crop_min_area: float = 0.5          # smallest crop area when an augmentation is 'crop' (paper: 0.08 at 224 px)
+    ft_head_init: str = 'zero'          # the classifier starts at 'zero' (paper) or from a linear 'probe' on the frozen features (LP-FT, Kumar et al. 2022)
     baselines: bool = True              # train the supervised-from-scratch and linear-evaluation baselines (--no-baselines: skip them)
     # the supervised-from-scratch baseline: trained the strong supervised way, not with the fine-tuning recipe
     supervised_lr: float = 1e-2         # peak rate of fastai's Adam (AdamW), one-cycle; chosen on validation (Fashion-MNIST, 0.2%, 1% and 10%, against 1e-3, 3e-3 and 3e-2)
@@ -192,6 +193,7 @@ def _check_training(cfg):
     for k in ('crop_min_area', 'pretrain_crop_min_area'):
         if not 0 < getattr(cfg, k) <= 1: raise ValueError(f"{k} must be in (0, 1]; got {getattr(cfg, k)}")
     if cfg.distill_init not in ('random', 'pretrained'): raise ValueError(f"distill_init must be 'random' or 'pretrained'; got {cfg.distill_init!r}")
+    if cfg.ft_head_init not in ('zero', 'probe'): raise ValueError(f"ft_head_init must be 'zero' or 'probe'; got {cfg.ft_head_init!r}")
     if not 0 <= cfg.distill_alpha <= 1: raise ValueError(f"distill_alpha must be in [0, 1]; got {cfg.distill_alpha}")
     if cfg.temperature <= 0 or cfg.tau_self <= 0 or cfg.tau_small <= 0: raise ValueError("temperatures must be > 0")
 
@@ -521,11 +523,13 @@ def _augment(cfg, kind):
 # %% ../nbs/09_pipeline.ipynb #caae94aa
 def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
     "Stage 2: fine-tune the whole pretrained network from head layer `cfg.ft_layer` on the labeled subset (the teacher)."
-    from simclr_nb.finetune import finetune_learner
+    from simclr_nb.finetune import finetune_learner, probe_init_classifier
     from simclr_nb.precision import resolve_precision
     set_seed(seed)
     pre = load_pretrained(rf)
     model = FineTuneNet(pre.encoder, pre.head, data.n_classes, cfg.ft_layer)
+    if cfg.ft_head_init == 'probe':   # LP-FT: the classifier starts from a linear probe on the frozen features
+        probe_init_classifier(model, data.train_x[split.labeled], data.train_y[split.labeled], size=cfg.image_size, device=device)
     dls, epochs = _labeled_schedule(data, split, cfg, device)
     precision = resolve_precision(cfg.precision, dls.device)
     learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_base_lr, train_tfm=_augment(cfg, 'ft'), precision=precision,
