@@ -130,7 +130,7 @@ PRESETS = {
                 steps={0.002: (200, 0), 0.01: (200, 0)},
                 ft_grid=dict(ft_augment=("flip",), finetune_base_lr=(0.1,)), sup_grid=dict(supervised_lr=(1e-2,)),
                 distill_grid=dict(distill_init=("random",)), rows=("supervised", "reference", "linear", "finetune")),
-    # the full-size GPU preset (not yet run: about an hour on an H200 at the probe's speed): 100 pretraining epochs, grids
+    # the full-size GPU preset (not yet run: about 2.5 hours on an H200 by the probe's stage times): 100 pretraining epochs, grids
     "gpu_full": dict(n_train=None, fractions=(0.002, 0.01, 0.1, 1.0), seeds=(0, 1, 2), select_at=(0.002, 0.01, 0.1), distill_at=(0.01, 0.1),
                 cfg=dict(BASE, depth=50, width=1.0, pretrain_epochs=100, pretrain_bs=512, finetune_bs=128, distill_epochs=20,
                          distill_bs=512, student_width=0.5),
