@@ -136,6 +136,12 @@ def _fit_logistic(feats, y, n_classes, wd, max_iter):
     opt.step(closure)
     return lin
 
+def _fit_standardised(feats, y, n_classes, wd, max_iter):
+    "The logistic regression on `feats` standardised with their own statistics: (classifier, mean, std)."
+    mean, std = feats.mean(0), feats.std(0, unbiased=False).clamp_min(1e-6)
+    with torch.enable_grad(): lin = _fit_logistic((feats - mean) / std, y, n_classes, wd, max_iter)
+    return lin, mean, std
+
 # %% ../nbs/07_finetune.ipynb #3b15649f
 def linear_eval(encoder: nn.Module,          # the (pretrained) encoder: images -> (N, D) features; left unchanged
                 train_x: torch.Tensor,       # labeled images, uint8 (N, C, H, W)
@@ -157,10 +163,7 @@ def linear_eval(encoder: nn.Module,          # the (pretrained) encoder: images 
     f_train = extract_features(encoder, train_x, bs=bs, size=size, device=device)
     f_test = extract_features(encoder, test_x, bs=bs, size=size, device=device)
     if f_train.ndim != 2: raise ValueError(f"the encoder must output (N, D) features, got {tuple(f_train.shape)}")
-    mean, std = f_train.mean(0), f_train.std(0, unbiased=False).clamp_min(1e-6)
-    with torch.enable_grad():
-        lin = _fit_logistic((f_train - mean) / std, train_y, n_classes, wd, max_iter)
-    res = LinearEval(lin, mean, std, 0., 0.)
+    res = LinearEval(*_fit_standardised(f_train, train_y, n_classes, wd, max_iter), 0., 0.)
     with torch.no_grad():
         res.train_accuracy = (res.logits(f_train).argmax(1) == train_y).float().mean().item()
         res.test_accuracy = (res.logits(f_test).argmax(1) == test_y).float().mean().item()
@@ -183,8 +186,7 @@ def probe_init_classifier(model: FineTuneNet,   # a fine-tuning network; its enc
     if len(y) and (y.min() < 0 or y.max() >= n_classes):
         raise ValueError(f"labels must be in 0..{n_classes - 1} (the classifier's classes); got {int(y.min())}..{int(y.max())}")
     feats = extract_features(nn.Sequential(model.encoder, model.head_layers), x, bs=bs, size=size, device=device)
-    mean, std = feats.mean(0), feats.std(0, unbiased=False).clamp_min(1e-6)
-    with torch.enable_grad(): lin = _fit_logistic((feats - mean) / std, y, n_classes, wd, max_iter)
+    lin, mean, std = _fit_standardised(feats, y, n_classes, wd, max_iter)
     w = lin.weight.detach() / std
     with torch.no_grad():
         model.classifier.weight.copy_(w)
