@@ -122,8 +122,8 @@ PRESETS = {
                   ft_grid=dict(ft_augment=("flip", "translate")), sup_grid=dict(supervised_lr=(3e-3,)),
                   distill_grid=dict(distill_init=("random",))),
     # the GPU check a session can afford (issue 12: about 10 minutes of device time): ResNet-50 1x on all 60,000 images at
-    # 28 px, sized from a probe on an H200 (bench/gpu_check.sh probe: about 12 s per pretraining epoch at batch 512, 65-75 ms
-    # per fine-tuning or supervised step at batch 128). The settings are the cpu run's validation choices (fine-tuning base
+    # 28 px, sized from a probe on an H200 (bench/gpu_check.sh probe: about 17 s per pretraining epoch at batch 512 with its kNN
+    # monitor, 65-80 ms per fine-tuning or supervised step at batch 128). The settings are the cpu run's validation choices (fine-tuning base
     # rate 0.1 with flips, supervised rate 1e-2), one value per grid: not chosen again for ResNet-50 in this budget
     "gpu": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(0.01,), distill_at=(),
                 cfg=dict(BASE, depth=50, width=1.0, pretrain_epochs=6, pretrain_bs=512, finetune_bs=128),

@@ -63,11 +63,10 @@ PRETRAIN_ARMS = {  # name: overrides of the pretraining base (tau 0.2, colour 0.
 }
 # the base of --pretrain-cpu: quality.py's cpu-preset pretraining (tau 0.5, colour 1.0) with the paper's smallest crop area, 0.08
 CPU_PRETRAIN_BASE = dict(temperature=0.5, color_strength=1.0)
-CPU_PRETRAIN_ARMS = {'base': {}, 'tau_0.2': dict(temperature=0.2), 'crop_0.2': dict(pretrain_crop_min_area=0.2),
-                     'crop_0.35': dict(pretrain_crop_min_area=0.35), 'crop_0.5': dict(pretrain_crop_min_area=0.5)}
+CROP_ARMS = {f'crop_{a}': dict(pretrain_crop_min_area=a) for a in (0.2, 0.35, 0.5)}   # the views' smallest crop area, both crop studies
+CPU_PRETRAIN_ARMS = {'base': {}, 'tau_0.2': dict(temperature=0.2), **CROP_ARMS}
 DIGITS_COLOUR_ARMS = {'base': {}, 'color_1.0': dict(color_strength=1.0)}   # is the Fashion-MNIST colour choice right for digits?
-DIGITS_CROP_ARMS = {'base': {}, 'crop_0.2': dict(pretrain_crop_min_area=0.2), 'crop_0.35': dict(pretrain_crop_min_area=0.35),
-                    'crop_0.5': dict(pretrain_crop_min_area=0.5)}
+DIGITS_CROP_ARMS = {'base': {}, **CROP_ARMS}
 MAIN_MEASURE = {'distill': 'student', 'pretrain': 'finetune', 'pretrain_cpu': 'finetune', 'digits_colour': 'finetune', 'digits_crop': 'finetune'}   # each study: what its arms are chosen on (validation)
 
 
