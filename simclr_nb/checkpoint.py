@@ -6,7 +6,7 @@ Docs: https://simclr-nb.github.io/simclr_nb/checkpoint.html.md"""
 
 # %% ../nbs/06a_checkpoint.ipynb #82c4053f
 from __future__ import annotations
-import contextlib, json, os, pickle, random, re, signal, tempfile, threading, warnings
+import contextlib, json, os, pickle, random, re, signal, tempfile, threading, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -158,11 +158,15 @@ def latest_checkpoint(folder, map_location='cpu'):
 
 # %% ../nbs/06a_checkpoint.ipynb #b71011cb
 class CheckpointCallback(Callback):
-    "Save model, optimiser, epoch counter, random states and memory after every `every` trained epochs to `folder` (atomically); resumable."
+    """Save model, optimiser, epoch counter, random states and memory after every `every` trained epochs to `folder`
+    (atomically); resumable. `every_s` > 0 skips an epoch's save until that many seconds have passed since the last one
+    (or the fit's start): a kill then loses at most `every_s` seconds of training, and short epochs of a large network
+    do not spend their time writing it."""
     order = 90  # after the Recorder (50) has logged the epoch; last in before_fit
-    def __init__(self, folder, every:int=1, keep:int|None=None):
+    def __init__(self, folder, every:int=1, keep:int|None=None, every_s:float=0.):
         if every < 1 or (keep is not None and keep < 1): raise ValueError(f"every and keep must be >= 1; got {every}, {keep}")
-        self.folder, self.every, self.keep = Path(folder), every, keep
+        if not every_s >= 0: raise ValueError(f"every_s must be a number of seconds >= 0; got {every_s}")
+        self.folder, self.every, self.keep, self.every_s = Path(folder), every, keep, every_s
         self.resume_state = None
 
     def _stateful_cbs(self):
@@ -184,7 +188,9 @@ class CheckpointCallback(Callback):
         self._trained = False
         done = self.learn.epoch + 1
         if done % self.every and done != self.learn.n_epoch: return
+        if self.every_s and time.monotonic() - self._saved_at < self.every_s: return
         atomic_save(self.state(), self.folder/f'epoch_{done:04d}.pth')
+        self._saved_at = time.monotonic()
         if self.keep:
             for p in checkpoint_files(self.folder)[self.keep:]: p.unlink(missing_ok=True)
 
@@ -192,7 +198,7 @@ class CheckpointCallback(Callback):
 @patch
 def before_fit(self:CheckpointCallback):
     "Load `resume_state` (if a resume set one) into the model, optimiser, stateful callbacks, random states and smoothed loss."
-    self._trained = False
+    self._trained, self._saved_at = False, time.monotonic()
     sd, self.resume_state = self.resume_state, None
     if sd is None: return
     load_weights(self.learn.model, sd['model'], f'the resumed checkpoint of {self.folder}')
@@ -288,9 +294,9 @@ def resume_callbacks(learn:Learner, ckpt:CheckpointCallback, epochs:int) -> list
     ckpt.resume_state = sd
     return [SkipDoneEpochs(min(int(sd['epoch']), epochs), sd.get('history'))]
 
-def fit_resumable(learn:Learner, epochs:int, folder, stage:str='training', keep:int|None=2, cbs=None, **kwargs) -> Learner:
-    "`learn.fit(epochs)` checkpointed each epoch in `folder`, stopping between steps on Ctrl-C; run again, it resumes from the newest loadable checkpoint there."
-    ckpt = CheckpointCallback(folder, keep=keep)
+def fit_resumable(learn:Learner, epochs:int, folder, stage:str='training', keep:int|None=2, cbs=None, every_s:float=0., **kwargs) -> Learner:
+    "`learn.fit(epochs)` checkpointed each epoch (`every_s` > 0: at most every `every_s` seconds) in `folder`, stopping between steps on Ctrl-C; run again, it resumes from the newest loadable checkpoint there."
+    ckpt = CheckpointCallback(folder, keep=keep, every_s=every_s)
     try:
         skip = resume_callbacks(learn, ckpt, epochs)
         learn.fit(epochs, cbs=[ckpt, StopOnNonFinite(stage), StopBetweenSteps(), *skip, *L(cbs)], **kwargs)

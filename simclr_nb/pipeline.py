@@ -45,6 +45,7 @@ class PipelineConfig:
     valid_fraction: float = 0.1         # class-balanced hold-out of the training images, never trained on with labels; settings are chosen on it (0: none)
     precision: str = 'auto'             # 'auto' (bf16 on a CPU/GPU that runs it natively, else fp32), 'fp32', 'bf16' or 'fp16'
     compile: bool = False               # torch.compile every stage's model (`CompileModel`); off: on a 2-core CPU it ran 1.02x for 78 s of compiling (90_cpu_tuning)
+    checkpoint_every_s: float = 30.     # a stage writes its resumable state after an epoch at most this often (0: every epoch); a kill loses at most this
     # the teacher: a SimCLRv2 ResNet and its projection head
     depth: int = 18
     width: float = 0.25
@@ -142,7 +143,7 @@ def from_dict(cls:PipelineConfig, d):
     if 'seeds' in d: d['seeds'] = tuple(int(s) for s in d['seeds'])
     return cls(**d)
 
-SPEED_FIELDS = frozenset({'compile'})   # settings that change how fast a run goes, not its numbers
+SPEED_FIELDS = frozenset({'compile', 'checkpoint_every_s'})   # settings that change how fast a run goes, not its numbers
 
 @patch
 def config_hash(self:PipelineConfig):
@@ -175,6 +176,7 @@ def _check_inputs(cfg):
     _check_seeds(tuple(cfg.seeds))
     if not 0 <= cfg.valid_fraction < 1: raise ValueError(f"valid_fraction must be in [0, 1); got {cfg.valid_fraction}")
     if cfg.precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {cfg.precision!r}")
+    if not cfg.checkpoint_every_s >= 0: raise ValueError(f"checkpoint_every_s must be a number of seconds >= 0; got {cfg.checkpoint_every_s}")
 
 def _check_sizes(cfg):
     for k in ('pretrain_epochs', 'finetune_steps', 'finetune_epochs', 'supervised_steps', 'supervised_epochs', 'distill_epochs', 'distill_seeds'):
@@ -440,7 +442,8 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     knn = KNNMonitor(data.train_x[knn_bank], data.train_y[knn_bank], qx, qy, size=cfg.image_size)
     precision = resolve_precision(cfg.precision, dls.device)
     learn = pretrain_learner(dls, model, aug, base_lr=cfg.pretrain_base_lr, wd=cfg.weight_decay, temperature=cfg.temperature,
-                             memory=cfg.memory, knn=knn, path=rf.path/'pretrain_state', precision=precision, cbs=_compile_cbs(cfg))
+                             memory=cfg.memory, knn=knn, path=rf.path/'pretrain_state', precision=precision, cbs=_compile_cbs(cfg),
+                             checkpoint_every_s=cfg.checkpoint_every_s)
     model.to(dls.device)
     knn.learn = learn
     knn_init = knn.knn_accuracy(model)
@@ -534,7 +537,7 @@ def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key
     precision = resolve_precision(cfg.precision, dls.device)
     learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_base_lr, train_tfm=_augment(cfg, 'ft'), precision=precision,
                              cbs=_compile_cbs(cfg))
-    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=ValidateLast())
+    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=ValidateLast(), every_s=cfg.checkpoint_every_s)
     save_checkpoint(rf.ckpt(key), model, spec=pre.spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
                     n_classes=data.n_classes, image_size=cfg.image_size, stage='finetune', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
     return dict(_accuracies(model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(dls.train),
@@ -551,7 +554,7 @@ def supervised_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, k
     learn = supervised_learner(dls, spec, data.n_classes, cfg.image_size, ft_layer=cfg.ft_layer, head_layers=cfg.head_layers,
                                base_lr=cfg.supervised_lr, wd=cfg.supervised_wd, train_tfm=_augment(cfg, 'supervised'), precision=precision,
                                cbs=_compile_cbs(cfg))
-    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=ValidateLast())
+    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=ValidateLast(), every_s=cfg.checkpoint_every_s)
     save_checkpoint(rf.ckpt(key), learn.model, spec=spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
                     n_classes=data.n_classes, image_size=cfg.image_size, stage='supervised', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
     return dict(_accuracies(learn.model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(dls.train),
@@ -604,7 +607,7 @@ def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:s
     learn = distill_learner(dls, student, teacher, cfg.image_size, tau=tau, alpha=cfg.distill_alpha, labeled_dl=labeled_dl,
                             base_lr=cfg.distill_base_lr, train_tfm=_augment(cfg, 'distill'), precision=precision,
                             cbs=_compile_cbs(cfg))
-    with learn.no_logging(): fit_resumable(learn, cfg.distill_epochs, rf.state_dir(key), stage=key, cbs=ValidateLast())
+    with learn.no_logging(): fit_resumable(learn, cfg.distill_epochs, rf.state_dir(key), stage=key, cbs=ValidateLast(), every_s=cfg.checkpoint_every_s)
     save_checkpoint(rf.ckpt(key), student, spec=student_spec, n_classes=data.n_classes, tau=tau, image_size=cfg.image_size, stage='distill',
                     dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
     return dict(_accuracies(student, data, cfg, valid, device), seed=seed, tau=tau, epochs=cfg.distill_epochs, init=init,

@@ -238,6 +238,7 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
                      memory:bool|MemoryCallback=False, # True or a MemoryCallback: the paper's MoCo-style memory
                      knn:KNNMonitor|None=None, # a KNNMonitor, shown as a metric column
                      path=None, # run folder: checkpoints go to path/'checkpoints' every epoch
+                     checkpoint_every_s:float=0., # > 0: write an epoch's checkpoint only this many seconds after the last (`CheckpointCallback.every_s`)
                      cbs=None, # more callbacks
                      valid_seed:int|None=0, # fixed validation views (see SimCLRCallback)
                      channels_last:bool|None=None, # model and views in NHWC; None: on for CPU data unless `channels_last_hazards(model)` (see `simclr_nb.cputune`)
@@ -259,7 +260,7 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
     if memory is True: memory = MemoryCallback()
     if memory: all_cbs.append(memory)
     if knn is not None: all_cbs.append(knn)
-    if path is not None: all_cbs.append(CheckpointCallback(Path(path) / 'checkpoints'))
+    if path is not None: all_cbs.append(CheckpointCallback(Path(path) / 'checkpoints', every_s=checkpoint_every_s))
     all_cbs += list(L(cbs))
     learn = RestoringLearner(dls, model, loss_func=simclr.loss_func, opt_func=partial(LARS, eta=eta), lr=lr, wd=wd,
                     wd_bn_bias=False, cbs=all_cbs, path=Path('.') if path is None else Path(path), **kwargs)

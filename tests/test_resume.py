@@ -8,7 +8,7 @@ import pytest
 
 ARGS = ['run', '--image-size', '8', '--width', '0.125', '--pretrain-epochs', '4', '--pretrain-bs', '256', '--finetune-steps', '80',
         '--label-fractions', '0.1', '--seeds', '0', '--no-baselines', '--precision', 'fp32', '--device', 'cpu',
-        '--stages', 'pretrain,finetune']
+        '--stages', 'pretrain,finetune', '--checkpoint-every-s', '0']
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
 FT = 'finetune_10pct_seed0'
 
