@@ -14,12 +14,11 @@ import torch.nn.functional as F
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.schedule import combined_cos
-from fastai.optimizer import Adam
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from .models import FineTuneNet, ProjectionHead, build_encoder
 from .augment import AugmentBatch, CropFlip, TranslateFlip
-from .optim import LARS, scale_lr, PeakScheduler, WarmupCosine
+from .optim import LARS, Adam, scale_lr, PeakScheduler, WarmupCosine
 from .evaluate import extract_features
 from .precision import precision_callbacks
 from .distributed import global_batch_size

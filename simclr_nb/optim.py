@@ -11,11 +11,13 @@ import math
 import numpy as np
 import torch
 from fastcore.basics import patch
-from fastai.optimizer import Optimizer
+from functools import partial
+from fastai.optimizer import Optimizer, weight_decay, l2_reg, average_grad, average_sqr_grad, step_stat, adam_step
 from fastai.callback.schedule import SchedLin, SchedCos, combine_scheds, ParamScheduler
 
 # %% auto #0
-__all__ = ['lars_excluded', 'lars_step', 'LARSOptimizer', 'LARS', 'scale_lr', 'warmup_cosine', 'PeakScheduler', 'WarmupCosine']
+__all__ = ['lars_excluded', 'lars_step', 'ForeachOptimizer', 'LARSOptimizer', 'LARS', 'AdamOptimizer', 'Adam', 'scale_lr',
+           'warmup_cosine', 'PeakScheduler', 'WarmupCosine']
 
 # %% ../nbs/04_optim.ipynb #76da24d2
 def lars_excluded(p:torch.Tensor, do_wd:bool=True, exclude_1d:bool=True) -> bool:
@@ -42,46 +44,87 @@ def lars_step(p, lr, mom, wd, eta, eps=0., do_wd=True, exclude_1d=True, momentum
 lars_step.defaults = dict(mom=0.9, wd=1e-4, eta=0.001, eps=0., exclude_1d=True)
 
 # %% ../nbs/04_optim.ipynb #fe5da44f
-class LARSOptimizer(Optimizer):
-    """fastai `Optimizer` doing `lars_step`. `foreach` (default: when the tensors are on a GPU) updates all tensors of a
-    parameter group at once with `torch._foreach_*` ops: the same update, state (`momentum_buffer`, `do_wd`) and
-    hyper-parameters in a few kernels per step instead of a dozen per tensor (ResNet-50 has 164), and no `.item()`.
-    On a CPU it goes tensor by tensor, each tensor staying in cache for its whole update (`bench/step_tuning.py` times both)."""
+class ForeachOptimizer(Optimizer):
+    """A fastai `Optimizer` whose step, where `foreach` (default: when the tensors are on a GPU), updates all tensors of a
+    parameter group at once (`foreach_step`, with `torch._foreach_*` ops: a few kernels per step instead of several per
+    tensor, and no `.item()`); elsewhere its callbacks tensor by tensor as fastai's own loop, each tensor staying in
+    cache for its whole update (on a CPU that is faster for large networks; `bench/step_tuning.py` times both)."""
     def __init__(self, params, cbs, foreach:bool|None=None, **defaults):
         super().__init__(params, cbs, **defaults); self.foreach = foreach
 
+    def foreach_step(self, ps, states, hyper): raise NotImplementedError
+
     @torch.no_grad()
     def step(self, closure=None):
-        if closure is not None: raise NotImplementedError("LARS does not take a closure")
+        if closure is not None: raise NotImplementedError(f"{type(self).__name__} does not take a closure")
         for pg, hyper in zip(self.param_lists, self.hypers):
             ps = [p for p in pg if getattr(p, 'grad', None) is not None]
             if not ps: continue
             states = [self.state[p] for p in ps]
-            if not (ps[0].is_cuda if self.foreach is None else self.foreach):   # fastai's loop, tensor by tensor
-                for p, s in zip(ps, states): s.update(lars_step(p, **{**s, **hyper}))
-                continue
-            lr, mom, wd, eta, eps = (hyper[k] for k in ('lr', 'mom', 'wd', 'eta', 'eps'))
-            g = [p.grad.detach() for p in ps]
-            lr_t = torch.full((), lr, device=ps[0].device)           # on the device: no host-device copy, no sync
-            scale = [lr_t.to(t.dtype) for t in g]                     # excluded (BN, bias): no decay, trust ratio 1
-            adapted = [i for i, (p, s) in enumerate(zip(ps, states)) if not lars_excluded(p, s.get('do_wd', True), hyper['exclude_1d'])]
-            if adapted:
-                w = [ps[i].detach() for i in adapted]
-                ga = torch._foreach_add([g[i] for i in adapted], w, alpha=wd) if wd != 0 else [g[i] for i in adapted]
-                w_norm = torch.stack(torch._foreach_norm([t.float() for t in w]))
-                g_norm = torch.stack(torch._foreach_norm([t.float() for t in ga]))
-                trust = torch.where((w_norm > 0) & (g_norm > 0), eta * w_norm / (g_norm + eps), torch.ones_like(w_norm))
-                for j, (i, t) in enumerate(zip(adapted, (lr * trust).unbind(0))): g[i], scale[i] = ga[j], t.to(ga[j].dtype)
-            bufs = [s['momentum_buffer'] if s.get('momentum_buffer') is not None else torch.zeros_like(p) for p, s in zip(ps, states)]
-            torch._foreach_mul_(bufs, mom)                            # v = mom * v + lr * trust * g
-            torch._foreach_add_(bufs, torch._foreach_mul(g, scale))
-            torch._foreach_sub_([p.data for p in ps], bufs)           # w -= v
-            for s, b in zip(states, bufs): s['momentum_buffer'] = b
+            if ps[0].is_cuda if self.foreach is None else self.foreach: self.foreach_step(ps, states, hyper)
+            else:
+                for p, s in zip(ps, states):
+                    for cb in self.cbs:
+                        new = cb(p, **{**s, **hyper})
+                        if isinstance(new, dict): s.update(new)   # as fastai's `_update` (`adam_step` returns the tensor)
+
+class LARSOptimizer(ForeachOptimizer):
+    "`lars_step`, or on a GPU the same update, state (`momentum_buffer`, `do_wd`) and hyper-parameters for all tensors at once."
+    def foreach_step(self, ps, states, hyper):
+        lr, mom, wd, eta, eps = (hyper[k] for k in ('lr', 'mom', 'wd', 'eta', 'eps'))
+        g = [p.grad.detach() for p in ps]
+        lr_t = torch.full((), lr, device=ps[0].device)           # on the device: no host-device copy, no sync
+        scale = [lr_t.to(t.dtype) for t in g]                     # excluded (BN, bias): no decay, trust ratio 1
+        adapted = [i for i, (p, s) in enumerate(zip(ps, states)) if not lars_excluded(p, s.get('do_wd', True), hyper['exclude_1d'])]
+        if adapted:
+            w = [ps[i].detach() for i in adapted]
+            ga = torch._foreach_add([g[i] for i in adapted], w, alpha=wd) if wd != 0 else [g[i] for i in adapted]
+            w_norm = torch.stack(torch._foreach_norm([t.float() for t in w]))
+            g_norm = torch.stack(torch._foreach_norm([t.float() for t in ga]))
+            trust = torch.where((w_norm > 0) & (g_norm > 0), eta * w_norm / (g_norm + eps), torch.ones_like(w_norm))
+            for j, (i, t) in enumerate(zip(adapted, (lr * trust).unbind(0))): g[i], scale[i] = ga[j], t.to(ga[j].dtype)
+        bufs = [s['momentum_buffer'] if s.get('momentum_buffer') is not None else torch.zeros_like(p) for p, s in zip(ps, states)]
+        torch._foreach_mul_(bufs, mom)                            # v = mom * v + lr * trust * g
+        torch._foreach_add_(bufs, torch._foreach_mul(g, scale))
+        torch._foreach_sub_([p.data for p in ps], bufs)           # w -= v
+        for s, b in zip(states, bufs): s['momentum_buffer'] = b
 
 def LARS(params, lr:float, mom:float=0.9, wd:float=1e-4, eta:float=0.001, eps:float=0., exclude_1d:bool=True,
          foreach:bool|None=None) -> Optimizer:
     "LARS (You et al. 2017) as in SimCLR's `tf2/lars_optimizer.py`: momentum 0.9, trust coefficient `eta`=0.001; BN/bias excluded."
     return LARSOptimizer(params, [lars_step], foreach=foreach, lr=lr, mom=mom, wd=wd, eta=eta, eps=eps, exclude_1d=exclude_1d)
+
+# %% ../nbs/04_optim.ipynb #b2d4f6a2
+class AdamOptimizer(ForeachOptimizer):
+    "fastai's `Adam` (`weight_decay` or `l2_reg`, `average_grad` with dampening, `average_sqr_grad`, `step_stat`, `adam_step`); on a GPU for all tensors at once."
+    def foreach_step(self, ps, states, hyper):
+        lr, mom, sqr_mom, eps, wd = (hyper[k] for k in ('lr', 'mom', 'sqr_mom', 'eps', 'wd'))
+        g = [p.grad.detach() for p in ps]
+        decay = [p.data for p, s in zip(ps, states) if s.get('do_wd', True)] if wd != 0 else []
+        if decay and self.decouple_wd: torch._foreach_mul_(decay, 1 - lr * wd)              # true weight decay
+        if decay and not self.decouple_wd:                                                   # L2: g += wd * w
+            i_wd = [i for i, s in enumerate(states) if s.get('do_wd', True)]
+            for i, t in zip(i_wd, torch._foreach_add([g[i] for i in i_wd], decay, alpha=wd)): g[i] = t
+        for s, p in zip(states, ps):
+            if s.get('grad_avg') is None: s['grad_avg'] = torch.zeros_like(p)
+            if s.get('sqr_avg') is None: s['sqr_avg'] = torch.zeros_like(p)
+            s['step'] = s.get('step', 0) + 1
+        avg, sqr = [s['grad_avg'] for s in states], [s['sqr_avg'] for s in states]
+        torch._foreach_mul_(avg, mom); torch._foreach_add_(avg, g, alpha=1 - mom)             # dampened moving averages
+        torch._foreach_mul_(sqr, sqr_mom); torch._foreach_addcmul_(sqr, g, g, value=1 - sqr_mom)
+        debias = lambda m, step: (1 - m) * (1 - m ** step) / (1 - m)
+        den = torch._foreach_div(sqr, [debias(sqr_mom, s['step']) for s in states])
+        torch._foreach_sqrt_(den); torch._foreach_add_(den, eps)
+        torch._foreach_addcdiv_([p.data for p in ps], avg, den, [-lr / debias(mom, s['step']) for s in states])
+
+def Adam(params, lr:float, mom:float=0.9, sqr_mom:float=0.99, eps:float=1e-5, wd:float=0.01, decouple_wd:bool=True,
+         foreach:bool|None=None) -> Optimizer:
+    "fastai's `Adam`/AdamW (same defaults), as an `AdamOptimizer`: all tensors at once on a GPU."
+    cbs = [weight_decay] if decouple_wd else [l2_reg]
+    cbs += [partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]
+    opt = AdamOptimizer(params, cbs, foreach=foreach, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
+    opt.decouple_wd = decouple_wd
+    return opt
 
 # %% ../nbs/04_optim.ipynb #712c71cd
 def scale_lr(base_lr:float, # the rate per unit of the scaling rule: SimCLRv2 pretrains with 0.1, fine-tunes with 0.005
