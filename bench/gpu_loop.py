@@ -8,7 +8,8 @@ about 8 ms. Candidates, each a variant here (same model, data, precision; 100 ti
   foreach_each_epoch     LARS with torch._foreach_* ops (`LARSOptimizer(foreach=True)`), still a checkpoint each epoch
   foreach_every_30s      the pipeline now: foreach LARS, checkpoints at most every 30 s (`PipelineConfig.checkpoint_every_s`)
   no_callbacks           `learn.fit` with neither checkpoints nor the non-finite-loss check (its `.item()`-like sync each step)
-  supervised_every_30s   the supervised baseline's learner (fastai's Adam, tensor by tensor), checkpoints every 30 s
+  supervised_per_tensor  the supervised baseline's learner with Adam tensor by tensor (fastai's loop), checkpoints every 30 s
+  supervised_every_30s   the same with Adam on all tensors at once (`optim.Adam`, its GPU default)
   plain_pytorch          forward, backward, foreach LARS in a bare loop on device-resident batches: the floor of eager mode
 
     python bench/gpu_loop.py --device cuda            # writes bench/results/gpu_loop_cuda.json
@@ -27,7 +28,7 @@ from simclr_nb.checkpoint import fit_resumable  # noqa: E402
 from simclr_nb.data import TensorImageDL  # noqa: E402
 from simclr_nb.finetune import finetune_learner, supervised_learner  # noqa: E402
 from simclr_nb.models import FineTuneNet, ProjectionHead, build_encoder  # noqa: E402
-from simclr_nb.optim import LARS, scale_lr  # noqa: E402
+from simclr_nb.optim import LARS, Adam, scale_lr  # noqa: E402
 from simclr_nb.pipeline import ValidateLast  # noqa: E402
 from simclr_nb.precision import AUTOCAST_DTYPES, resolve_precision  # noqa: E402
 
@@ -69,6 +70,11 @@ def main():
         learn.opt_func = partial(LARS, foreach=foreach)
         return learn
 
+    def sup(foreach):
+        learn = supervised_learner(dls(), spec, 10, a.size, precision=precision)
+        learn.opt_func = partial(Adam, foreach=foreach)
+        return learn
+
     def timed_fit(learn, how, folder):
         "seconds per step of an `epochs`-epoch fit after a 1-epoch warm-up fit (cuDNN's algorithm search, allocator)"
         with learn.no_bar(), learn.no_logging():
@@ -102,7 +108,8 @@ def main():
         "foreach_each_epoch": lambda d: timed_fit(ft(True), 0., d),
         "foreach_every_30s": lambda d: timed_fit(ft(True), 30., d),
         "no_callbacks": lambda d: timed_fit(ft(True), "plain_fit", d),
-        "supervised_every_30s": lambda d: timed_fit(supervised_learner(dls(), spec, 10, a.size, precision=precision), 30., d),
+        "supervised_per_tensor": lambda d: timed_fit(sup(False), 30., d),
+        "supervised_every_30s": lambda d: timed_fit(sup(True), 30., d),
         "plain_pytorch": lambda d: plain(),
     }
     t0 = time.time()
