@@ -44,7 +44,7 @@ class PipelineConfig:
     seeds: tuple = (0, 1, 2)            # label splits and downstream training: every accuracy is a mean ± std over these seeds
     valid_fraction: float = 0.1         # class-balanced hold-out of the training images, never trained on with labels; settings are chosen on it (0: none)
     precision: str = 'auto'             # 'auto' (bf16 on a CPU/GPU that runs it natively, else fp32), 'fp32', 'bf16' or 'fp16'
-    compile: bool = False               # torch.compile every stage's model (`CompileModel`); off: on a 2-core CPU it ran 1.02x for 78 s of compiling (90_cpu_tuning)
+    compile: bool = False               # torch.compile every stage's model (`CompileModel`); off: on a 2-core CPU the model-only step ran 0.97-1.04x for 46-78 s of compiling (90_cpu_tuning)
     checkpoint_every_s: float = 30.     # a stage writes its resumable state after an epoch at most this often (0: every epoch); a kill loses at most this
     # the teacher: a SimCLRv2 ResNet and its projection head
     depth: int = 18
