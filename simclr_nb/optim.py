@@ -47,26 +47,21 @@ lars_step.defaults = dict(mom=0.9, wd=1e-4, eta=0.001, eps=0., exclude_1d=True)
 class ForeachOptimizer(Optimizer):
     """A fastai `Optimizer` whose step, where `foreach` (default: when the tensors are on a GPU), updates all tensors of a
     parameter group at once (`foreach_step`, with `torch._foreach_*` ops: a few kernels per step instead of several per
-    tensor, and no `.item()`); elsewhere its callbacks tensor by tensor as fastai's own loop, each tensor staying in
+    tensor, and no `.item()`); elsewhere it is fastai's own step, its callbacks tensor by tensor, each tensor staying in
     cache for its whole update (on a CPU that is faster for large networks; `bench/step_tuning.py` times both)."""
     def __init__(self, params, cbs, foreach:bool|None=None, **defaults):
         super().__init__(params, cbs, **defaults); self.foreach = foreach
 
     def foreach_step(self, ps, states, hyper): raise NotImplementedError
 
-    @torch.no_grad()
     def step(self, closure=None):
+        first = next((p for pg in self.param_lists for p in pg if getattr(p, 'grad', None) is not None), None)
+        if first is None or not (first.is_cuda if self.foreach is None else self.foreach): return super().step(closure)
         if closure is not None: raise NotImplementedError(f"{type(self).__name__} does not take a closure")
-        for pg, hyper in zip(self.param_lists, self.hypers):
-            ps = [p for p in pg if getattr(p, 'grad', None) is not None]
-            if not ps: continue
-            states = [self.state[p] for p in ps]
-            if ps[0].is_cuda if self.foreach is None else self.foreach: self.foreach_step(ps, states, hyper)
-            else:
-                for p, s in zip(ps, states):
-                    for cb in self.cbs:
-                        new = cb(p, **{**s, **hyper})
-                        if isinstance(new, dict): s.update(new)   # as fastai's `_update` (`adam_step` returns the tensor)
+        with torch.no_grad():
+            for pg, hyper in zip(self.param_lists, self.hypers):
+                ps = [p for p in pg if getattr(p, 'grad', None) is not None]
+                if ps: self.foreach_step(ps, [self.state[p] for p in ps], hyper)
 
 class LARSOptimizer(ForeachOptimizer):
     "`lars_step`, or on a GPU the same update, state (`momentum_buffer`, `do_wd`) and hyper-parameters for all tensors at once."
@@ -100,10 +95,10 @@ class AdamOptimizer(ForeachOptimizer):
     def foreach_step(self, ps, states, hyper):
         lr, mom, sqr_mom, eps, wd = (hyper[k] for k in ('lr', 'mom', 'sqr_mom', 'eps', 'wd'))
         g = [p.grad.detach() for p in ps]
-        decay = [p.data for p, s in zip(ps, states) if s.get('do_wd', True)] if wd != 0 else []
-        if decay and self.decouple_wd: torch._foreach_mul_(decay, 1 - lr * wd)              # true weight decay
-        if decay and not self.decouple_wd:                                                   # L2: g += wd * w
-            i_wd = [i for i, s in enumerate(states) if s.get('do_wd', True)]
+        i_wd = [i for i, s in enumerate(states) if s.get('do_wd', True)] if wd != 0 else []
+        decay = [ps[i].data for i in i_wd]
+        if decay and weight_decay in self.cbs: torch._foreach_mul_(decay, 1 - lr * wd)      # true weight decay (AdamW)
+        elif decay:                                                                           # `l2_reg`: g += wd * w
             for i, t in zip(i_wd, torch._foreach_add([g[i] for i in i_wd], decay, alpha=wd)): g[i] = t
         for s, p in zip(states, ps):
             if s.get('grad_avg') is None: s['grad_avg'] = torch.zeros_like(p)
@@ -122,9 +117,7 @@ def Adam(params, lr:float, mom:float=0.9, sqr_mom:float=0.99, eps:float=1e-5, wd
     "fastai's `Adam`/AdamW (same defaults), as an `AdamOptimizer`: all tensors at once on a GPU."
     cbs = [weight_decay] if decouple_wd else [l2_reg]
     cbs += [partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]
-    opt = AdamOptimizer(params, cbs, foreach=foreach, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
-    opt.decouple_wd = decouple_wd
-    return opt
+    return AdamOptimizer(params, cbs, foreach=foreach, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
 
 # %% ../nbs/04_optim.ipynb #712c71cd
 def scale_lr(base_lr:float, # the rate per unit of the scaling rule: SimCLRv2 pretrains with 0.1, fine-tunes with 0.005
