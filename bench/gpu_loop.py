@@ -23,7 +23,7 @@ import torch
 from fastai.data.core import DataLoaders
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
+from machine import machine_info, sync  # noqa: E402
 from simclr_nb.checkpoint import fit_resumable  # noqa: E402
 from simclr_nb.data import TensorImageDL  # noqa: E402
 from simclr_nb.finetune import finetune_learner, supervised_learner  # noqa: E402
@@ -33,10 +33,6 @@ from simclr_nb.pipeline import ValidateLast  # noqa: E402
 from simclr_nb.precision import AUTOCAST_DTYPES, resolve_precision  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def sync(device):
-    if device.type == "cuda": torch.cuda.synchronize()
 
 
 def main():
@@ -75,13 +71,14 @@ def main():
         learn.opt_func = partial(Adam, foreach=foreach)
         return learn
 
-    def timed_fit(learn, how, folder):
-        "seconds per step of an `epochs`-epoch fit after a 1-epoch warm-up fit (cuDNN's algorithm search, allocator)"
+    def timed_fit(learn, every_s, folder):
+        """seconds per step of an `epochs`-epoch fit after a 1-epoch warm-up fit (cuDNN's algorithm search, allocator):
+        `fit_resumable` checkpointing at most every `every_s` seconds, or (None) a plain `learn.fit`"""
         with learn.no_bar(), learn.no_logging():
             learn.fit(1); sync(device)
             t = time.perf_counter()
-            if how == "plain_fit": learn.fit(epochs)
-            else: fit_resumable(learn, epochs, folder, cbs=ValidateLast(), every_s=how)
+            if every_s is None: learn.fit(epochs)
+            else: fit_resumable(learn, epochs, folder, cbs=ValidateLast(), every_s=every_s)
             sync(device)
         return (time.perf_counter() - t) / (epochs * steps_per_epoch)
 
@@ -107,7 +104,7 @@ def main():
         "per_tensor_each_epoch": lambda d: timed_fit(ft(False), 0., d),
         "foreach_each_epoch": lambda d: timed_fit(ft(True), 0., d),
         "foreach_every_30s": lambda d: timed_fit(ft(True), 30., d),
-        "no_callbacks": lambda d: timed_fit(ft(True), "plain_fit", d),
+        "no_callbacks": lambda d: timed_fit(ft(True), None, d),
         "supervised_per_tensor": lambda d: timed_fit(sup(False), 30., d),
         "supervised_every_30s": lambda d: timed_fit(sup(True), 30., d),
         "plain_pytorch": lambda d: plain(),

@@ -2,7 +2,8 @@
 
 `machine_info(device)` is the one record every result JSON carries: CPU model and the instruction-set flags that decide
 the fast path (AVX2 / AVX512 / AMX, bf16), PyTorch's CPU capability, cores and threads, library versions, GPU, commit.
-`empty_inductor_cache()` is the one way the scripts time `torch.compile`: from an empty cache, as a first run pays it."""
+`empty_inductor_cache()` is the one way the scripts time `torch.compile`: from an empty cache, as a first run pays it;
+`sync(device)` waits for a GPU's queued work before a clock is read."""
 import contextlib, os, platform, subprocess, tempfile, time
 from pathlib import Path
 
@@ -20,6 +21,12 @@ def empty_inductor_cache():
         finally:
             if old is None: os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
             else: os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
+
+
+def sync(device):
+    "Wait for the work queued on `device` (a `torch.device`): on a GPU, before reading a clock; nothing on a CPU."
+    import torch
+    if device.type == "cuda": torch.cuda.synchronize()
 
 
 def cpu_model():

@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from simclr_nb.models import simclrv2_resnet, count_parameters
 
-from machine import machine_info  # bench/machine.py
+from machine import machine_info, sync  # bench/machine.py
 from simclr_nb.checkpoint import atomic_write  # the package's one atomic writer: a resumable run never reads half a file
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -69,10 +69,6 @@ def step(model, x, autocast_dtype=None):
     with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         out = model(x)
     out.float().square().mean().backward()
-
-
-def sync(device):
-    if device.type == "cuda": torch.cuda.synchronize()
 
 
 def run_case(name, case, device, bf16_channels_last=False):

@@ -48,7 +48,7 @@ import argparse, contextlib, gzip, json, os, platform, statistics, subprocess, s
 from functools import partial
 from pathlib import Path
 
-from machine import cpu_flags, empty_inductor_cache, machine_info  # bench/machine.py
+from machine import cpu_flags, empty_inductor_cache, machine_info, sync  # bench/machine.py
 
 import numpy as np
 import torch
@@ -71,10 +71,6 @@ SIZE, STRENGTH, TEMPERATURE, BASE_LR, WD = 32, 0.5, 0.5, 0.3, 1e-4
 
 
 # ---------------------------------------------------------------- machine info
-
-
-def sync(device):
-    if device.type == "cuda": torch.cuda.synchronize()
 
 
 def med(ts): return statistics.median(ts)

@@ -28,8 +28,8 @@ import argparse, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import empty_inductor_cache, machine_info  # noqa: E402  (bench/machine.py)
-from speed import SIZE, STRENGTH, BASE_LR, WD, make_model, make_lars, simclr_step, sync, med  # noqa: E402  (bench/speed.py: the same network and step)
+from machine import empty_inductor_cache, machine_info, sync  # noqa: E402  (bench/machine.py)
+from speed import SIZE, STRENGTH, BASE_LR, WD, make_model, make_lars, simclr_step, med  # noqa: E402  (bench/speed.py: the same network and step)
 
 import torch  # noqa: E402
 
