@@ -8,7 +8,7 @@ Docs: https://simclr-nb.github.io/simclr_nb/evaluate.html.md"""
 
 # %% ../nbs/05_evaluate.ipynb #2a34bf68
 from __future__ import annotations
-import math
+import copy, math
 from dataclasses import dataclass
 import torch
 import torch.nn as nn
@@ -26,6 +26,10 @@ __all__ = ['VERDICTS', 'images_to_float', 'extract_features', 'knn_predict', 'kn
 def _default_device(model:nn.Module):
     p = next(iter(model.parameters()), None)
     return p.device if p is not None else torch.device('cpu')
+
+def _same_device(a:torch.device, b:torch.device) -> bool:
+    "`cuda` and `cuda:0` are the same device when one of them names no index."
+    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
 
 def images_to_float(x:torch.Tensor, size:int|None=None) -> torch.Tensor:
     "uint8 images `(N,C,H,W)` -> float in [0,1] (float input passes through), resized to `size` as `augment.resize_to`."
@@ -46,6 +50,8 @@ def extract_features(model:nn.Module, # any module mapping float images to (N, .
     model.eval()
     try:
         net = fold_batchnorm(model) if fold_bn and len(x_uint8) else model
+        if not _same_device(_default_device(net), device):   # run where asked; the caller's model stays where it is
+            net = (copy.deepcopy(net) if net is model else net).to(device)
         outs = [net(images_to_float(x_uint8[i:i + bs].to(device), size)).float().cpu()
                 for i in range(0, len(x_uint8), bs)]
     finally: model.train(was_training)
