@@ -9,6 +9,8 @@ image and channel so that saturation and hue act (on grey images they are the id
 colour strength 0.5. Writes bench/results/augment_ab_<device>.json.
 
     .venv/bin/python bench/augment_ab.py --rev 820d10c~1 [--threads 1 2] [--rounds 40]
+    python bench/augment_ab.py --rev 2fe7a23 --device cuda --threads 16   # on a GPU: the images on the device, the
+        random parameters drawn on the CPU as the training loop draws them; each call timed to the GPU's finish
 """
 import argparse, importlib.util, json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -17,7 +19,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
+from machine import machine_info, sync  # noqa: E402
 from augment import load_fashion_mnist  # noqa: E402  (bench/augment.py)
 import simclr_nb.augment as current  # noqa: E402
 
@@ -37,35 +39,37 @@ def main():
     ap.add_argument("--rev", required=True, help="the git revision to compare with (e.g. the commit before the change)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    device = torch.device(args.device)
     rev = subprocess.run(["git", "rev-parse", "--short", args.rev], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
     before = module_at(args.rev)
     g = torch.Generator().manual_seed(0)
     x = load_fashion_mnist(512).float().div(255).expand(-1, 3, -1, -1) * torch.rand(512, 3, 1, 1, generator=g)
-    xx = torch.cat([x, x])   # two views of every image in one call, as `two_views`
+    xx = torch.cat([x, x]).to(device)   # two views of every image in one call, as `two_views`
     augs = dict(before=before.SimCLRAugment(32, strength=0.5), after=current.SimCLRAugment(32, strength=0.5))
     params = augs["after"].sample_params(xx, g)
     max_diff = (augs["before"].apply(xx, params) - augs["after"].apply(xx, params)).abs().max().item()
     if max_diff > 1e-5: raise SystemExit(f"the views differ by {max_diff:.2e}: not the same augmentation")
     res = dict(what="SimCLRAugment.apply on two views of 512 RGB-tinted Fashion-MNIST images at 32 px, strength 0.5",
-               rev_before=rev, max_abs_difference=max_diff, rounds=args.rounds, by_torch_threads={}, machine=machine_info("cpu"),
+               rev_before=rev, max_abs_difference=max_diff, rounds=args.rounds, by_torch_threads={}, machine=machine_info(args.device),
                load_average_1min=[round(os.getloadavg()[0], 2)], command=" ".join(["python", "bench/augment_ab.py"] + sys.argv[1:]))
     threads0 = torch.get_num_threads()
     for n in args.threads:
         torch.set_num_threads(n)
         t = {k: [] for k in augs}
-        for k in augs: augs[k].apply(xx, params)   # warm-up
+        for k in augs: augs[k].apply(xx, params); sync(device)   # warm-up
         for i in range(args.rounds):
             for k in (("before", "after") if i % 2 else ("after", "before")):
-                t0 = time.perf_counter(); augs[k].apply(xx, params); t[k].append(time.perf_counter() - t0)
+                t0 = time.perf_counter(); augs[k].apply(xx, params); sync(device); t[k].append(time.perf_counter() - t0)
         med = {k: statistics.median(v) for k, v in t.items()}
         res["by_torch_threads"][str(n)] = dict(median_ms={k: round(1e3 * v, 2) for k, v in med.items()},
                                                speedup=round(med["before"] / med["after"], 3))
         print(f"{n} thread(s): before ({rev}) {1e3 * med['before']:.1f} ms, after {1e3 * med['after']:.1f} ms: {med['before'] / med['after']:.2f}x")
     torch.set_num_threads(threads0)
     res["load_average_1min"].append(round(os.getloadavg()[0], 2))
-    out = Path(args.out or ROOT / "bench" / "results" / "augment_ab_cpu.json")
+    out = Path(args.out or ROOT / "bench" / "results" / f"augment_ab_{device.type}.json")
     out.write_text(json.dumps(res, indent=2) + "\n")
     print(f"wrote {out}")
 

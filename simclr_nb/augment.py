@@ -182,13 +182,16 @@ def color_jitter(x: torch.Tensor, # float images (B, C, H, W) in [0, 1]
     "Apply the four colour adjustments to every image with its own factors and its own order, clipping after each."
     B, C = x.shape[:2]
     dev = x.device
-    apply = torch.ones(B, dtype=torch.bool, device=dev) if apply is None else apply.to(dev)
-    factors, order = factors.to(dev, x.dtype), order.to(dev)
+    apply = torch.ones(B, dtype=torch.bool, device=order.device) if apply is None else apply.to(order.device)
+    # which images get the hue shift at each position, where the parameters were drawn (the CPU by default): its
+    # `nonzero` then costs no wait for a GPU's queued kernels (on the device it synchronises, four times a batch)
+    hue_at = [(apply & (order[:, k] == 3)).nonzero().squeeze(1).to(dev) for k in range(4)] if C == 3 else []
+    apply, factors, order = apply.to(dev), factors.to(dev, x.dtype), order.to(dev)
     f_b, f_c, f_s, f_h = factors.unbind(1)
     one, zero = torch.ones_like(f_b), torch.zeros_like(f_b)
     for k in range(4):
         is_b, is_c = apply & (order[:, k] == 0), apply & (order[:, k] == 1)
-        is_s, is_h = apply & (order[:, k] == 2) & (C == 3), apply & (order[:, k] == 3) & (C == 3)
+        is_s = apply & (order[:, k] == 2) & (C == 3)
         # brightness, contrast, saturation (and the identity) in one pass: y = clip(a x + b + s gray(x))
         gray = rgb_to_gray(x)
         a = torch.where(is_b, f_b, torch.where(is_c, f_c, torch.where(is_s, f_s, one)))
@@ -196,9 +199,8 @@ def color_jitter(x: torch.Tensor, # float images (B, C, H, W) in [0, 1]
         y = torch.addcmul(_col(b), _col(a), x)
         if C == 3: y.addcmul_(_col(torch.where(is_s, 1 - f_s, zero)), gray)
         x = y.clamp_(0, 1)
-        if C == 3:  # the costly HSV round trip of the hue shift: only on the selected images
-            idx = is_h.nonzero().squeeze(1)
-            if idx.numel(): x[idx] = adjust_hue(x[idx], f_h[idx])
+        if C == 3 and hue_at[k].numel():  # the costly HSV round trip of the hue shift: only on the selected images
+            idx = hue_at[k]; x[idx] = adjust_hue(x[idx], f_h[idx])
     return x
 
 def random_grayscale(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
