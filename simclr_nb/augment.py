@@ -387,7 +387,11 @@ class TranslateFlip(ResizeOnly):
             xp = F.pad(x, (p, p, p, p))
             rows = params["dy"].to(x.device)[:, None] + torch.arange(H, device=x.device)   # (B, H)
             cols = params["dx"].to(x.device)[:, None] + torch.arange(W, device=x.device)   # (B, W)
-            x = xp[torch.arange(B, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+            # gathered straight into (B, C, H, W) with NCHW strides: a 1-channel batch gathered as (B, H, W, C) and permuted has
+            # channel stride 1, which PyTorch's CPU convolutions read as channels-last -- oneDNN's NHWC kernels, whose backward
+            # corrupts memory for narrow 1x1 stride-2 convolutions (oneDNN#6035, `simclr_nb.cputune`)
+            b, c = torch.arange(B, device=x.device), torch.arange(C, device=x.device)
+            x = xp[b[:, None, None, None], c[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
         flip = params["flip"].to(x.device).view(-1, 1, 1, 1)
         return torch.where(flip, x.flip(-1), x).contiguous()
 
