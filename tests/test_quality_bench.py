@@ -66,6 +66,17 @@ def test_fine_tuned_row_of_a_target_is_chosen_on_validation_not_test(bench):
     row, how = bench.fine_tuned_row(0.002)
     assert row == 'finetune' and how.startswith('row chosen on the test mean')
 
+def test_finetuned_vs_linear_target_reads_the_row_chosen_on_validation(bench):
+    "Layer 0 has the higher validation mean, layer 1 the higher test mean: 'fine-tuned >= linear' reads layer 0 and misses"
+    bench.res['accuracy_percent'] = acc(linear={'10pct': {0: 85.0, 1: 86.0, 2: 87.0}},
+                                        finetune={'10pct': {0: 88.0, 1: 89.0, 2: 90.0}},
+                                        finetune_l0={'10pct': {0: 84.0, 1: 85.5, 2: 86.0}})
+    bench.res['valid_accuracy_percent'] = {'finetune': {'10pct': dict(mean=84.0)}, 'finetune_l0': {'10pct': dict(mean=85.0)}}
+    bench.judge()
+    t = next(t for t in bench.res['targets'] if t['target'] == 'finetune_vs_linear' and t['fraction'] == 0.1)
+    assert t['row'] == 'finetune_l0' and t['name'].startswith('fine-tuned (finetune_l0)') and t['row_chosen_by'].startswith('row chosen on validation')
+    assert t['difference'] == pytest.approx(-2.5 / 300, abs=1e-6) and not t['met']   # paired: -1, -0.5, -1 points (layer 1 would meet it)
+
 def test_a_preset_whose_students_would_share_a_run_folder_is_refused(monkeypatch):
     "Both students, no distill_grid: the self-distilled student's folder name would be the smaller one's"
     monkeypatch.setitem(quality.PRESETS, 'no_grid', dict(quality.PRESETS['smoke'], distill_grid={}))
