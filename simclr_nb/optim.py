@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from functools import partial
-from fastai.optimizer import Optimizer, weight_decay, l2_reg, average_grad, average_sqr_grad, step_stat, adam_step
+from fastai.optimizer import Optimizer, weight_decay, l2_reg, average_grad, average_sqr_grad, step_stat, adam_step, debias
 from fastai.callback.schedule import SchedLin, SchedCos, combine_scheds, ParamScheduler
 
 # %% auto #0
@@ -107,10 +107,9 @@ class AdamOptimizer(ForeachOptimizer):
         avg, sqr = [s['grad_avg'] for s in states], [s['sqr_avg'] for s in states]
         torch._foreach_mul_(avg, mom); torch._foreach_add_(avg, g, alpha=1 - mom)             # dampened moving averages
         torch._foreach_mul_(sqr, sqr_mom); torch._foreach_addcmul_(sqr, g, g, value=1 - sqr_mom)
-        debias = lambda m, step: (1 - m) * (1 - m ** step) / (1 - m)
-        den = torch._foreach_div(sqr, [debias(sqr_mom, s['step']) for s in states])
+        den = torch._foreach_div(sqr, [debias(sqr_mom, 1 - sqr_mom, s['step']) for s in states])   # fastai's own bias corrections
         torch._foreach_sqrt_(den); torch._foreach_add_(den, eps)
-        torch._foreach_addcdiv_([p.data for p in ps], avg, den, [-lr / debias(mom, s['step']) for s in states])
+        torch._foreach_addcdiv_([p.data for p in ps], avg, den, [-lr / debias(mom, 1 - mom, s['step']) for s in states])
 
 def Adam(params, lr:float, mom:float=0.9, sqr_mom:float=0.99, eps:float=1e-5, wd:float=0.01, decouple_wd:bool=True,
          foreach:bool|None=None) -> Optimizer:
