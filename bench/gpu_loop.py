@@ -114,12 +114,12 @@ def main():
         sync(device)
         return (time.perf_counter() - t) / (epochs * steps_per_epoch)
 
-    def fastai_compiled(mode):
+    def fastai_compiled(name, mode):
         learn = ft(True)
         learn.model = torch.compile(learn.model, mode=mode)   # the same parameters: the optimizer fastai builds sees them
         t = time.perf_counter()
         with learn.no_bar(), learn.no_logging(): learn.fit(1)   # compiling train and eval graphs once, outside the timing
-        sync(device); warmup["fastai_cudagraphs"] = round(time.perf_counter() - t, 1)
+        sync(device); warmup[name] = round(time.perf_counter() - t, 1)
         return timed_fit(learn, None, None)
 
     variants = {
@@ -132,7 +132,7 @@ def main():
         "plain_pytorch": lambda d: plain("plain_pytorch"),
         "plain_compiled": lambda d: plain("plain_compiled", "default"),
         "plain_cudagraphs": lambda d: plain("plain_cudagraphs", "reduce-overhead"),
-        "fastai_cudagraphs": lambda d: fastai_compiled("reduce-overhead"),
+        "fastai_cudagraphs": lambda d: fastai_compiled("fastai_cudagraphs", "reduce-overhead"),
     }
     if a.only:
         unknown = set(a.only) - set(variants)
