@@ -343,7 +343,13 @@ class AugmentBatch(Callback):
     def before_batch(self):
         if not len(self.learn.xb): return
         x, *rest = self.learn.xb
-        if self.learn.training and self.train_tfm is not None:
+        self.params = None
+        if self.learn.training and self.train_tfm is not None and hasattr(self.train_tfm, 'view_of'):
+            # an augmentation with a finite set of views: the same draw as `train_tfm(x)`, and `params` says which view
+            # each image got (`DistillCallback` looks its teacher's logits up by it)
+            self.params = self.train_tfm.sample_params(len(x), self.generator)
+            out = self.train_tfm.apply(x, self.params)
+        elif self.learn.training and self.train_tfm is not None:
             out = self.train_tfm(x) if self.generator is None else self.train_tfm(x, generator=self.generator)
         else: out = resize_to(to_float(x), self.valid_size)
         self.learn.xb = (*(out if isinstance(out, (tuple, list)) else (out,)), *rest)
@@ -359,6 +365,10 @@ class ResizeOnly(nn.Module):
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         _check_images(x)
         return resize_to(to_float(x), self.size)
+    def sample_params(self, n: int, generator: torch.Generator | None = None) -> dict:
+        "Nothing to draw."
+        return {}
+    def apply(self, x: torch.Tensor, params: dict) -> torch.Tensor: return ResizeOnly.forward(self, x)
 
 # %% ../nbs/02_augment.ipynb #bf4ff9ea
 class TranslateFlip(ResizeOnly):
@@ -397,6 +407,33 @@ class TranslateFlip(ResizeOnly):
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.apply(x, self.sample_params(len(x), generator))
+
+# %% ../nbs/02_augment.ipynb #b7e3d9a4
+@patch
+def views(self:ResizeOnly, n: int) -> list:
+    "The parameters of every view the augmentation can give (each for a batch of `n` images): one, the resized image."
+    return [{}]
+
+@patch
+def view_of(self:ResizeOnly, params: dict, n: int) -> torch.Tensor:
+    "Which of `views` each of the `n` images augmented with `params` got."
+    return torch.zeros(n, dtype=torch.long)
+
+def _flips(flip_p): return (False, True) if 0 < flip_p < 1 else (flip_p == 1,)
+
+@patch
+def views(self:TranslateFlip, n: int) -> list:
+    "Every offset `(dy, dx)` in [0, 2 * pad]^2, each unflipped and flipped (only one of them when `flip_p` is 0 or 1)."
+    k = 2 * self.pad + 1
+    full = lambda v: torch.full((n,), v)
+    return [dict(dy=full(dy), dx=full(dx), flip=full(f)) for dy in range(k) for dx in range(k) for f in _flips(self.flip_p)]
+
+@patch
+def view_of(self:TranslateFlip, params: dict, n: int) -> torch.Tensor:
+    "The index into `views`: `(dy * (2 pad + 1) + dx) * n_flips + flip`."
+    nf = len(_flips(self.flip_p))
+    i = params['dy'].long() * (2 * self.pad + 1) + params['dx'].long()
+    return i * nf + (params['flip'].long() if nf == 2 else 0)
 
 # %% ../nbs/02_augment.ipynb #602d3f62
 LIGHT_AUGMENTS = ('none', 'flip', 'translate', 'crop')
