@@ -445,13 +445,15 @@ class TensorImageDL(DataLoader):
         return TensorImageDL(self.x if x is None else x, self.y if y is None else y, **kw)
 
 # %% ../nbs/00_data.ipynb #2081c7e8
-def unlabeled_dls(data:ImageData, bs:int=256, device=None, valid_bs:int|None=None) -> DataLoaders:
+def unlabeled_dls(data:ImageData, bs:int=256, device=None, valid_bs:int|None=None,
+                  index:bool=False, # train batches `(x, i)` with each image's index `i` (distillation looks its teacher's logits up by it)
+                 ) -> DataLoaders:
     "Train: all training images (+ extra unlabeled) as `(x,)`, shuffled, drop_last. Valid: the test split as `(x, y)`."
     device = default_device() if device is None else torch.device(device)
     x = data.all_unlabeled_x
     if len(x) < 2: raise ValueError(f"{data.name} has {len(x)} unlabeled image(s); contrastive learning needs at least 2")
     bs = min(bs, len(x))
-    return DataLoaders(TensorImageDL(x, bs=bs, shuffle=True, drop_last=True, device=device),
+    return DataLoaders(TensorImageDL(x, torch.arange(len(x)) if index else None, bs=bs, shuffle=True, drop_last=True, device=device),
                        TensorImageDL(data.test_x, data.test_y, bs=valid_bs or 2 * bs, device=device), device=device)
 
 def labeled_dls(data:ImageData, split:LabelSplit, bs:int=256, device=None, valid_bs:int|None=None, passes:int=1) -> DataLoaders:
