@@ -79,6 +79,8 @@ class DistillCallback(Callback):
                  labeled_dl=None,         # labeled `(x, y)` batches for the `(1 - alpha)` label loss
                  labeled_tfm=None,        # uint8 batch -> augmented float batch for `labeled_dl` (e.g. `CropFlip(size)`); None: plain, resized like `xb`
                  scale_by_tau2: bool = False, # multiply the distillation loss by tau**2 (official colab)
+                 cache_views: bool | None = None, # the teacher's logits of every view computed once before training (None: where that pays)
+                 cache_bytes: int = 2**30, # largest table of cached logits `cache_views=None` builds
                 ):
         if not 0 <= alpha <= 1: raise ValueError(f"alpha weighs the distillation loss against the label loss and must be in [0, 1], got {alpha}")
         if alpha < 1 and labeled_dl is None:
@@ -86,6 +88,7 @@ class DistillCallback(Callback):
         if not tau > 0: raise ValueError(f"tau must be > 0, got {tau}")
         self.teacher, self.tau, self.alpha, self.scale_by_tau2 = teacher, tau, alpha, scale_by_tau2
         self.labeled_dl, self.labeled_tfm, self._labeled_it, self._labeled = labeled_dl, labeled_tfm, None, labeled_dl
+        self.cache_views, self.cache_bytes, self.cache, self.cache_note = cache_views, cache_bytes, None, 'not fitted yet'
         self.freeze_teacher()
 
     def freeze_teacher(self):
@@ -101,9 +104,16 @@ class DistillCallback(Callback):
         self.learn.loss_func = DistillLoss(self.tau, self.scale_by_tau2)
         self._labeled_it = None   # under a launcher each rank draws its own slice of every labeled batch (`shard_dl`)
         self._labeled = shard_dl(self.labeled_dl, seed=0) if self.labeled_dl is not None and is_distributed() else self.labeled_dl
+        self.cache = None
+        self.cache, self.cache_note = self._teacher_views()
 
     def before_batch(self):
         if not self.training: return   # validation keeps the true test labels
+        if self.cache is not None:     # this batch's views, looked up: `yb` holds the images' indices
+            aug, idx = self.learn.augment_batch, self.learn.yb[0].to(self.cache.device)
+            v = aug.train_tfm.view_of(aug.params, len(idx)).to(self.cache.device)
+            self.learn.yb = (self.cache[v, idx],)
+            return
         self.teacher.eval()            # cheap, and guards against anyone calling teacher.train()
         with torch.no_grad(), autocast_context(self.learn): teacher_logits = self.teacher(*self.learn.xb)
         self.learn.yb = (teacher_logits.float(),)
@@ -131,8 +141,39 @@ def after_loss(self:DistillCallback):
     self.learn.loss_grad = (1 - self.alpha) * label_loss + self.alpha * self.learn.loss_grad
     self.learn.loss = self.learn.loss_grad.clone()
 
+# %% ../nbs/08_distill.ipynb #a5b6c7d8
+@patch
+def _teacher_views(self:DistillCallback):
+    """The teacher's fp32 logits for every view (`train_tfm.views`) of every training image, a `(views, images, classes)`
+    tensor computed once, and a note; `None` and the reason where that cannot be done or (`cache_views=None`) does not pay."""
+    if self.cache_views is False: return None, 'off (cache_views=False)'
+    tfm, dl = getattr(getattr(self.learn, 'augment_batch', None), 'train_tfm', None), self.learn.dls.train
+    x, idx = getattr(dl, 'x', None), getattr(dl, 'y', None)
+    why = None
+    if not hasattr(tfm, 'view_of'): why = f"the augmentation ({type(tfm).__name__}) has no finite set of views"
+    elif x is None or idx is None or not torch.equal(torch.as_tensor(idx).cpu(), torch.arange(len(x))):
+        why = "the training batches do not carry each image's index (unlabeled_dls(..., index=True))"
+    elif not self.cache_views:
+        n_views, n_classes = len(tfm.views(1)), _n_outputs(self.teacher) or 0
+        if n_views >= self.learn.n_epoch: why = f"{n_views} views per image cost as many teacher passes as {self.learn.n_epoch} epochs"
+        elif n_views * len(x) * n_classes * 4 > self.cache_bytes:
+            why = f"{n_views} views x {len(x)} images x {n_classes} classes in fp32 exceed cache_bytes={self.cache_bytes}"
+    if why is not None:
+        if self.cache_views: raise ValueError(f"cache_views=True, but {why}")
+        return None, f"not cached: {why}"
+    device, bs, out = next(self.learn.model.parameters()).device, 2 * dl.bs, None
+    views = tfm.views(len(x))
+    self.teacher.eval()
+    with torch.no_grad(), autocast_context(self.learn):
+        for v, params in enumerate(views):
+            for i in range(0, len(x), bs):
+                logits = self.teacher(tfm.apply(x[i:i + bs].to(device), {k: t[i:i + bs] for k, t in params.items()})).float()
+                if out is None: out = torch.empty(len(views), len(x), logits.shape[-1], device=device)
+                out[v, i:i + bs] = logits
+    return out, f"cached: {len(views)} view(s) x {len(x)} images"
+
 # %% ../nbs/08_distill.ipynb #2fa0920e
-def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)` (or `(x, y)`, labels ignored), valid = test `(x, y)`
+def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)`, or `(x, i)` (`index=True`: the teacher's logits cached where the views are finite), valid = test `(x, y)`
                     student: nn.Module,        # a new `ClassifierNet` (same or smaller encoder), no projection head
                     teacher: nn.Module,        # the fine-tuned `FineTuneNet`; frozen, eval mode
                     size: int,                 # image size both networks see
@@ -147,6 +188,7 @@ def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)` (
                     warmup_frac: float = 0.05, # warm-up fraction of every fit, then cosine to 0 (`WarmupCosine`; pretraining: 5%)
                     train_tfm=None,            # augmentation of the uint8 batch, shared by teacher and student; default `CropFlip(size)`
                     precision: str = 'fp32',   # 'fp32', 'bf16', 'fp16' or 'auto' (`simclr_nb.precision`): student and teacher forward passes
+                    cache_views: bool | None = None, # `DistillCallback`: the teacher's logits of every view computed once (None: where that pays)
                     cbs=None,                  # more fastai callbacks
                     **kwargs,                  # passed to `Learner`
                    ) -> Learner:
@@ -155,7 +197,8 @@ def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)` (
     if lr is None: lr = scale_lr(base_lr, global_batch_size(dls.train), lr_scaling)
     train_tfm = CropFlip(size) if train_tfm is None else train_tfm
     cbs = [AugmentBatch(train_tfm, valid_size=size),
-           DistillCallback(teacher, tau=tau, alpha=alpha, labeled_dl=labeled_dl, labeled_tfm=train_tfm, scale_by_tau2=scale_by_tau2),
+           DistillCallback(teacher, tau=tau, alpha=alpha, labeled_dl=labeled_dl, labeled_tfm=train_tfm, scale_by_tau2=scale_by_tau2,
+                           cache_views=cache_views),
            WarmupCosine(warmup_frac)] + precision_callbacks(precision, getattr(dls, 'device', None)) + list(cbs or [])
     return Learner(dls, student, loss_func=DistillLoss(tau, scale_by_tau2), opt_func=LARS, lr=lr, wd=wd,
                    metrics=accuracy, cbs=cbs, **kwargs)

@@ -601,7 +601,7 @@ def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:s
     teacher, _ = load_classifier(rf.ckpt(teacher_key))
     encoder = load_pretrained(rf).encoder if init == 'pretrained' else build_encoder(student_spec)
     student = ClassifierNet(encoder, data.n_classes)
-    dls = unlabeled_dls(data, bs=cfg.distill_bs, device=device)
+    dls = unlabeled_dls(data, bs=cfg.distill_bs, device=device, index=True)   # indices: the teacher's logits of a 'flip' view are computed once
     precision = resolve_precision(cfg.precision, dls.device)
     labeled_dl = labeled_dls(data, split, bs=cfg.finetune_bs, device=device).train if cfg.distill_alpha < 1 else None
     learn = distill_learner(dls, student, teacher, cfg.image_size, tau=tau, alpha=cfg.distill_alpha, labeled_dl=labeled_dl,
@@ -611,7 +611,7 @@ def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:s
     save_checkpoint(rf.ckpt(key), student, spec=student_spec, n_classes=data.n_classes, tau=tau, image_size=cfg.image_size, stage='distill',
                     dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
     return dict(_accuracies(student, data, cfg, valid, device), seed=seed, tau=tau, epochs=cfg.distill_epochs, init=init,
-                alpha=cfg.distill_alpha, parameters=count_parameters(student), precision=precision)
+                alpha=cfg.distill_alpha, parameters=count_parameters(student), precision=precision, teacher_logits=learn.distill.cache_note)
 
 # %% ../nbs/09_pipeline.ipynb #39d9956c
 from contextlib import contextmanager
