@@ -16,8 +16,8 @@ from fastai.optimizer import Optimizer, weight_decay, l2_reg, average_grad, aver
 from fastai.callback.schedule import SchedLin, SchedCos, combine_scheds, ParamScheduler
 
 # %% auto #0
-__all__ = ['lars_excluded', 'lars_step', 'ForeachOptimizer', 'LARSOptimizer', 'LARS', 'AdamOptimizer', 'Adam', 'scale_lr',
-           'warmup_cosine', 'PeakScheduler', 'WarmupCosine']
+__all__ = ['CPU_FOREACH_MAX_PARAMS', 'lars_excluded', 'lars_step', 'ForeachOptimizer', 'LARSOptimizer', 'LARS', 'AdamOptimizer',
+           'Adam', 'scale_lr', 'warmup_cosine', 'PeakScheduler', 'WarmupCosine']
 
 # %% ../nbs/04_optim.ipynb #76da24d2
 def lars_excluded(p:torch.Tensor, do_wd:bool=True, exclude_1d:bool=True) -> bool:
@@ -44,19 +44,28 @@ def lars_step(p, lr, mom, wd, eta, eps=0., do_wd=True, exclude_1d=True, momentum
 lars_step.defaults = dict(mom=0.9, wd=1e-4, eta=0.001, eps=0., exclude_1d=True)
 
 # %% ../nbs/04_optim.ipynb #fe5da44f
+CPU_FOREACH_MAX_PARAMS = 2**21   # on a CPU, foreach up to ~2M parameters (bench/results/optimizer_step_cpu.json)
+
 class ForeachOptimizer(Optimizer):
-    """A fastai `Optimizer` whose step, where `foreach` (default: when the tensors are on a GPU), updates all tensors of a
-    parameter group at once (`foreach_step`, with `torch._foreach_*` ops: a few kernels per step instead of several per
-    tensor, and no `.item()`); elsewhere it is fastai's own step, its callbacks tensor by tensor, each tensor staying in
-    cache for its whole update (on a CPU that is faster for large networks; `bench/step_tuning.py` times both)."""
+    """A fastai `Optimizer` whose step, where `foreach`, updates all tensors of a parameter group at once (`foreach_step`,
+    with `torch._foreach_*` ops: a few kernels per step instead of several per tensor, and no `.item()`); elsewhere it is
+    fastai's own step, its callbacks tensor by tensor, each tensor staying in cache for its whole update. `foreach=None`
+    picks by measurement (`bench/optimizer_step.py`): on a GPU always; on a CPU when the parameters number at most
+    `CPU_FOREACH_MAX_PARAMS` (the demo's networks: 1.6-2.1x faster steps; from ~3M on the per-tensor loop wins)."""
     def __init__(self, params, cbs, foreach:bool|None=None, **defaults):
         super().__init__(params, cbs, **defaults); self.foreach = foreach
 
     def foreach_step(self, ps, states, hyper): raise NotImplementedError
 
+    def use_foreach(self, first) -> bool:
+        "`foreach` if set; else on a GPU, or on a CPU for at most `CPU_FOREACH_MAX_PARAMS` parameters."
+        if self.foreach is not None: return self.foreach
+        if first.is_cuda: return True
+        return sum(p.numel() for pg in self.param_lists for p in pg) <= CPU_FOREACH_MAX_PARAMS
+
     def step(self, closure=None):
         first = next((p for pg in self.param_lists for p in pg if getattr(p, 'grad', None) is not None), None)
-        if first is None or not (first.is_cuda if self.foreach is None else self.foreach): return super().step(closure)
+        if first is None or not self.use_foreach(first): return super().step(closure)
         if closure is not None: raise NotImplementedError(f"{type(self).__name__} does not take a closure")
         with torch.no_grad():
             for pg, hyper in zip(self.param_lists, self.hypers):
