@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""Why is the kit's supervised baseline below the plain-PyTorch reference at 0.2% labels? (issue 12)
+
+`bench/quality.py` found the kit's tuned supervised baseline 1.7 +- 0.4 points below `bench/reference_supervised.py`
+at 0.2% of Fashion-MNIST on an H200 (ResNet-50, the reference's own rate 3e-3, the same batch and steps), and 0.3 +- 0.1
+below it in the cpu preset (ResNet-18 width 1/4). What is left between the two is the optimiser's settings: the kit
+trains with fastai's Adam (`sqr_mom` 0.99, `eps` 1e-5) and weight decay 0.05 under fastai's one-cycle; the reference with
+`torch.optim.AdamW` (betas (0.9, 0.999), eps 1e-8), weight decay 5e-4 under `OneCycleLR`. This study changes one of
+them at a time in the kit's supervised learner and judges each arm against the kit's own base on **validation**
+accuracy, paired over three seeds (label split and training), with `simclr_nb.evaluate.verdict`; the reference is
+trained on the same labels beside them. Test accuracies are stored and never used for a choice.
+
+The labeled subsets and the validation hold-out are the pipeline's (`make_splits`), on all 60,000 training images at 28
+px. Each arm's result is written to the JSON as soon as it is done and reused when the study runs again.
+
+    python bench/supervised_study.py             # writes bench/results/supervised_study_<cpu|cuda>.json
+"""
+import argparse, dataclasses, json, sys, time
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from machine import machine_info               # bench/machine.py
+import reference_supervised as reference       # bench/reference_supervised.py
+
+from simclr_nb.checkpoint import atomic_write_json
+from simclr_nb.data import load_dataset
+from simclr_nb.evaluate import spread, verdict
+from simclr_nb.finetune import supervised_learner
+from simclr_nb.optim import Adam
+from simclr_nb.pipeline import PipelineConfig, make_splits, _labeled_schedule, _accuracies, _augment, ValidateLast
+from simclr_nb.precision import resolve_precision
+from fastai.torch_core import set_seed
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ARMS = {   # name: changes to the kit's supervised learner (base: fastai Adam, sqr_mom 0.99, eps 1e-5, wd 0.05)
+    'kit': {},
+    'wd_5e-4': dict(wd=5e-4),
+    'torch_adam': dict(sqr_mom=0.999, eps=1e-8),
+    'torch_adam_wd_5e-4': dict(sqr_mom=0.999, eps=1e-8, wd=5e-4),
+}
+
+
+def kit_arm(cfg, data, split, valid, seed, device, wd=None, **adam):
+    "The kit's supervised stage (`pipeline.supervised_stage` without its run folder), its Adam and weight decay changed."
+    set_seed(seed)
+    dls, epochs = _labeled_schedule(data, split, cfg, device, kind='supervised')
+    precision = resolve_precision(cfg.precision, dls.device)
+    learn = supervised_learner(dls, cfg.teacher_spec(data.n_channels), data.n_classes, cfg.image_size, ft_layer=cfg.ft_layer,
+                               head_layers=cfg.head_layers, base_lr=cfg.supervised_lr,
+                               wd=cfg.supervised_wd if wd is None else wd, train_tfm=_augment(cfg, 'supervised'), precision=precision)
+    if adam: learn.opt_func = partial(Adam, **adam)
+    t = time.perf_counter()
+    with learn.no_logging(), learn.no_bar(): learn.fit(epochs, cbs=ValidateLast())
+    train_s = round(time.perf_counter() - t, 1)
+    return dict(_accuracies(learn.model, data, cfg, valid, device), steps=epochs * len(dls.train), train_s=train_s, precision=precision)
+
+
+def reference_arm(cfg, data, split, valid, seed, device, steps):
+    "`bench/reference_supervised.py` on the same labels, rate, batch and steps (its own weight decay 5e-4)."
+    lab = split.labeled
+    spec = cfg.teacher_spec(data.n_channels)
+    r = reference.train_reference(data.train_x[lab], data.train_y[lab], spec=spec, n_classes=data.n_classes, size=cfg.image_size,
+                                  eval_sets={'test': (data.test_x, data.test_y), 'valid': (data.train_x[valid], data.train_y[valid])},
+                                  ft_layer=cfg.ft_layer, head_layers=cfg.head_layers, epochs=0, min_steps=steps, bs=cfg.finetune_bs,
+                                  lr=cfg.supervised_lr, seed=seed, device=device,
+                                  precision='bf16' if resolve_precision(cfg.precision, torch.device(device)) == 'bf16' else 'fp32')
+    return dict(accuracy=r['test_accuracy'], valid_accuracy=r['valid_accuracy'], steps=r['steps'], train_s=round(r['wall_s'], 1), wd=r['wd'])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--fraction', type=float, default=0.002)
+    ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    ap.add_argument('--lr', type=float, default=3e-3, help="the supervised peak rate (the reference's; the GPU preset's choice)")
+    ap.add_argument('--steps', type=int, default=300)
+    ap.add_argument('--bs', type=int, default=64)
+    ap.add_argument('--width', type=float, default=0.25)
+    ap.add_argument('--depth', type=int, default=18)
+    ap.add_argument('--arms', nargs='+', default=list(ARMS) + ['reference'])
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    ap.add_argument('--out', default=None, help='default: bench/results/supervised_study_<cpu|cuda>.json')
+    a = ap.parse_args(argv)
+    bad = [x for x in a.arms if x not in ARMS and x != 'reference']
+    if bad: sys.exit(f"unknown arm(s) {bad}: choose from {list(ARMS) + ['reference']}")
+
+    out = Path(a.out or ROOT/'bench'/'results'/f"supervised_study_{torch.device(a.device).type}.json")
+    cfg = PipelineConfig(dataset='fashion_mnist', image_size=28, depth=a.depth, width=a.width, label_fractions=(a.fraction,),
+                         seeds=tuple(a.seeds), finetune_bs=a.bs, supervised_lr=a.lr, supervised_steps=a.steps).validate()
+    settings = dict(fraction=a.fraction, seeds=a.seeds, lr=a.lr, steps=a.steps, bs=a.bs, depth=a.depth, width=a.width,
+                    image_size=cfg.image_size, ft_layer=cfg.ft_layer, augment=cfg.supervised_augment)
+    old = json.loads(out.read_text()) if out.exists() else {}
+    res = old if old.get('settings') == settings else {}
+    res.update(command=' '.join(['python', 'bench/supervised_study.py'] + (argv if argv is not None else sys.argv[1:])),
+               settings=settings, machine=machine_info(a.device), arms_changes={k: ARMS.get(k, 'bench/reference_supervised.py') for k in a.arms})
+    res.setdefault('runs', {})
+    data = load_dataset('fashion_mnist')
+    sp = make_splits(cfg, data)
+    t0 = time.time()
+    for seed in a.seeds:            # seeds outermost, arms interleaved: a stopped study has every arm of the seeds it finished
+        split = sp.labeled[(a.fraction, seed)]
+        for arm in a.arms:
+            runs = res['runs'].setdefault(arm, {})
+            if str(seed) in runs: continue
+            r = (reference_arm(cfg, data, split, sp.valid, seed, a.device, a.steps) if arm == 'reference'
+                 else kit_arm(cfg, data, split, sp.valid, seed, a.device, **ARMS[arm]))
+            runs[str(seed)] = r
+            print(f"[{time.time() - t0:6.0f} s] {arm} seed {seed}: valid {r['valid_accuracy']:.4f} test {r['accuracy']:.4f} (training {r['train_s']} s)", flush=True)
+            atomic_write_json(out, res)
+    judged = {}
+    for arm in a.arms:
+        if arm == 'kit': continue
+        v = {s: 100 * r['valid_accuracy'] for s, r in res['runs'][arm].items()}
+        b = {s: 100 * r['valid_accuracy'] for s, r in res['runs']['kit'].items()}
+        vd = verdict(v, b)
+        judged[arm] = dict(against='kit', on='validation accuracy (%)', outcome=vd.outcome, difference=round(vd.difference, 2), se=round(vd.se, 2))
+    res['verdicts'] = judged
+    res['spread_percent'] = {arm: {part: {'mean': round(s.mean, 2), 'std': round(s.std, 2)}
+                                   for part, key in (('valid', 'valid_accuracy'), ('test', 'accuracy'))
+                                   for s in [spread({k: 100 * r[key] for k, r in res['runs'][arm].items()})]} for arm in a.arms}
+    res['wall_s'] = round(time.time() - t0, 1)
+    atomic_write_json(out, res)
+    print(json.dumps({'verdicts': judged, 'spread_percent': res['spread_percent']}, indent=1))
+
+
+if __name__ == '__main__':
+    main()
