@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of issues 12 and 13, as one command on a machine with an NVIDIA GPU and no internet.
 #
-#   bash bench/gpu_check.sh PART...      PART: probe | loop | speed | augab | models | quality   (in the order given)
+#   bash bench/gpu_check.sh PART...      PART: probe | loop | speed | augab | models | quality | supstudy   (in the order given)
 #
 # What the machine must be given (it reaches no package index): the wheels of the packages its Python lacks in .whl/
 # (fastai and its small pure-Python dependencies, fastprogress 1.0.3 -- 1.1 imports python-fasthtml --, lightly 1.6.0
@@ -18,7 +18,10 @@
 #            colour jitter stopped synchronising with the GPU), the same images and parameters, interleaved rounds
 #   models   bench/models.py --device cuda (ResNet-50 1x and 2x+SK at 224 px, bf16 channels-last, share of the matmul peak)
 #   quality  bench/quality.py --preset gpu (ResNet-50 1x on all of Fashion-MNIST)
-# Each part has its own time limit (LOOP_S, SPEED_S, MODELS_S, PROBE_S, QUALITY_S seconds), so that one that runs long leaves
+#   supstudy bench/supervised_study.py at the gpu preset's size (ResNet-50 1x, batch 128, 200 steps, 0.2%): the kit's supervised
+#            weight decay and Adam settings one at a time, and the plain reference, 3 seeds on validation (about 3 minutes
+#            by the step times of gpu_loop.py; not yet run)
+# Each part has its own time limit (LOOP_S, SPEED_S, MODELS_S, PROBE_S, QUALITY_S, SUPSTUDY_S seconds), so that one that runs long leaves
 # the others their time; a stopped part still leaves the JSON its script wrote after every finished section.
 set -u
 cd "$(dirname "$0")/.."
@@ -49,5 +52,7 @@ for p in "$@"; do case $p in
   models) part models "${MODELS_S:-120}" python3 bench/models.py --device cuda --out "$OUT" ;;
   quality) part quality "${QUALITY_S:-420}" python3 bench/quality.py --preset gpu --device cuda
            cp bench/results/quality_gpu.json bench/results/quality_gpu.md "$OUT"/ 2>/dev/null ;;
+  supstudy) part supstudy "${SUPSTUDY_S:-300}" python3 bench/supervised_study.py --depth 50 --width 1 --bs 128 --steps 200 --device cuda \
+             --out "$OUT/supervised_study_cuda.json" ;;
   *) echo "unknown part $p" | tee -a "$LOG" ;;
 esac; done
