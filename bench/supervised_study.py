@@ -27,9 +27,8 @@ import reference_supervised as reference       # bench/reference_supervised.py
 from simclr_nb.checkpoint import atomic_write_json
 from simclr_nb.data import load_dataset
 from simclr_nb.evaluate import spread, verdict
-from simclr_nb.finetune import supervised_learner
 from simclr_nb.optim import Adam
-from simclr_nb.pipeline import PipelineConfig, make_splits, _labeled_schedule, _accuracies, _augment, ValidateLast
+from simclr_nb.pipeline import PipelineConfig, make_splits, supervised_stage_learner, _accuracies, ValidateLast
 from simclr_nb.precision import resolve_precision
 from fastai.torch_core import set_seed
 
@@ -44,18 +43,14 @@ ARMS = {   # name: changes to the kit's supervised learner (base: fastai Adam, s
 
 
 def kit_arm(cfg, data, split, valid, seed, device, wd=None, **adam):
-    "The kit's supervised stage (`pipeline.supervised_stage` without its run folder), its Adam and weight decay changed."
+    "The kit's supervised stage (`pipeline.supervised_stage_learner`, without a run folder), its Adam and weight decay changed."
     set_seed(seed)
-    dls, epochs = _labeled_schedule(data, split, cfg, device, kind='supervised')
-    precision = resolve_precision(cfg.precision, dls.device)
-    learn = supervised_learner(dls, cfg.teacher_spec(data.n_channels), data.n_classes, cfg.image_size, ft_layer=cfg.ft_layer,
-                               head_layers=cfg.head_layers, base_lr=cfg.supervised_lr,
-                               wd=cfg.supervised_wd if wd is None else wd, train_tfm=_augment(cfg, 'supervised'), precision=precision)
+    learn, epochs, precision = supervised_stage_learner(cfg if wd is None else dataclasses.replace(cfg, supervised_wd=wd), data, split, device)
     if adam: learn.opt_func = partial(Adam, **adam)
     t = time.perf_counter()
     with learn.no_logging(), learn.no_bar(): learn.fit(epochs, cbs=ValidateLast())
     train_s = round(time.perf_counter() - t, 1)
-    return dict(_accuracies(learn.model, data, cfg, valid, device), steps=epochs * len(dls.train), train_s=train_s, precision=precision)
+    return dict(_accuracies(learn.model, data, cfg, valid, device), steps=epochs * len(learn.dls.train), train_s=train_s, precision=precision)
 
 
 def reference_arm(cfg, data, split, valid, seed, device, steps):

@@ -27,8 +27,9 @@ __all__ = ['RENAMED_KEYS', 'SPEED_FIELDS', 'STAGES', 'REPORT_KEYS', 'PRETRAIN_FI
            'RATE_FIELDS', 'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds', 'read_json', 'stage_method',
            'fields_affecting', 'fraction_tag', 'stage_key', 'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage',
            'load_pretrained', 'Splits', 'make_splits', 'ValidateLast', 'finetune_step_count', 'pretrain_views',
-           'finetune_stage', 'supervised_stage', 'linear_stage', 'load_classifier', 'distill_stage', 'QuietEpochs',
-           'console_progress', 'check_device', 'check_memory', 'check_data', 'PipelineResult', 'run_pipeline']
+           'finetune_stage', 'supervised_stage_learner', 'supervised_stage', 'linear_stage', 'load_classifier',
+           'distill_stage', 'QuietEpochs', 'console_progress', 'check_device', 'check_memory', 'check_data',
+           'PipelineResult', 'run_pipeline']
 
 # %% ../nbs/09_pipeline.ipynb #a7303310
 @dataclass
@@ -543,21 +544,26 @@ def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key
     return dict(_accuracies(model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(dls.train),
                 n_labeled=len(split.labeled), precision=precision)
 
-def supervised_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
-    "Baseline: the fine-tuning network's architecture from random weights, same labels, trained the strong supervised way (AdamW, one-cycle, translate + flip)."
+def supervised_stage_learner(cfg:PipelineConfig, data, split:LabelSplit, device=None):
+    "The supervised baseline's `Learner` on `split`, the fastai epochs it trains for, and its precision: what `supervised_stage` fits."
     from simclr_nb.finetune import supervised_learner
     from simclr_nb.precision import resolve_precision
-    set_seed(seed)
-    spec = cfg.teacher_spec(data.n_channels)
     dls, epochs = _labeled_schedule(data, split, cfg, device, kind='supervised')
     precision = resolve_precision(cfg.precision, dls.device)
-    learn = supervised_learner(dls, spec, data.n_classes, cfg.image_size, ft_layer=cfg.ft_layer, head_layers=cfg.head_layers,
-                               base_lr=cfg.supervised_lr, wd=cfg.supervised_wd, train_tfm=_augment(cfg, 'supervised'), precision=precision,
-                               cbs=_compile_cbs(cfg))
+    learn = supervised_learner(dls, cfg.teacher_spec(data.n_channels), data.n_classes, cfg.image_size, ft_layer=cfg.ft_layer,
+                               head_layers=cfg.head_layers, base_lr=cfg.supervised_lr, wd=cfg.supervised_wd,
+                               train_tfm=_augment(cfg, 'supervised'), precision=precision, cbs=_compile_cbs(cfg))
+    return learn, epochs, precision
+
+def supervised_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
+    "Baseline: the fine-tuning network's architecture from random weights, same labels, trained the strong supervised way (AdamW, one-cycle, translate + flip)."
+    set_seed(seed)
+    spec = cfg.teacher_spec(data.n_channels)
+    learn, epochs, precision = supervised_stage_learner(cfg, data, split, device)
     with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=ValidateLast(), every_s=cfg.checkpoint_every_s)
     save_checkpoint(rf.ckpt(key), learn.model, spec=spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
                     n_classes=data.n_classes, image_size=cfg.image_size, stage='supervised', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
-    return dict(_accuracies(learn.model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(dls.train),
+    return dict(_accuracies(learn.model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(learn.dls.train),
                 n_labeled=len(split.labeled), precision=precision)
 
 # %% ../nbs/09_pipeline.ipynb #593d4682
