@@ -344,14 +344,13 @@ class AugmentBatch(Callback):
         if not len(self.learn.xb): return
         x, *rest = self.learn.xb
         self.params = None
-        if self.learn.training and self.train_tfm is not None and hasattr(self.train_tfm, 'view_of'):
+        if not (self.learn.training and self.train_tfm is not None): out = resize_to(to_float(x), self.valid_size)
+        elif hasattr(self.train_tfm, 'view_of'):
             # an augmentation with a finite set of views: the same draw as `train_tfm(x)`, and `params` says which view
             # each image got (`DistillCallback` looks its teacher's logits up by it)
             self.params = self.train_tfm.sample_params(len(x), self.generator)
             out = self.train_tfm.apply(x, self.params)
-        elif self.learn.training and self.train_tfm is not None:
-            out = self.train_tfm(x) if self.generator is None else self.train_tfm(x, generator=self.generator)
-        else: out = resize_to(to_float(x), self.valid_size)
+        else: out = self.train_tfm(x) if self.generator is None else self.train_tfm(x, generator=self.generator)
         self.learn.xb = (*(out if isinstance(out, (tuple, list)) else (out,)), *rest)
 
 # %% ../nbs/02_augment.ipynb #e2363a1f

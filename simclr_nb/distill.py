@@ -104,7 +104,7 @@ class DistillCallback(Callback):
         self.learn.loss_func = DistillLoss(self.tau, self.scale_by_tau2)
         self._labeled_it = None   # under a launcher each rank draws its own slice of every labeled batch (`shard_dl`)
         self._labeled = shard_dl(self.labeled_dl, seed=0) if self.labeled_dl is not None and is_distributed() else self.labeled_dl
-        self.cache = None
+        self.cache = None   # a refit releases the last fit's table before it builds the next
         self.cache, self.cache_note = self._teacher_views()
 
     def before_batch(self):
