@@ -36,7 +36,7 @@ from simclr_nb.data import TensorImageDL  # noqa: E402
 from simclr_nb.finetune import finetune_learner, supervised_learner  # noqa: E402
 from simclr_nb.models import FineTuneNet, ProjectionHead, build_encoder  # noqa: E402
 from simclr_nb.optim import LARS, Adam, scale_lr  # noqa: E402
-from simclr_nb.pipeline import ValidateLast  # noqa: E402
+from simclr_nb.pipeline import NoValidation  # noqa: E402
 from simclr_nb.precision import AUTOCAST_DTYPES, resolve_precision  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -86,7 +86,7 @@ def main():
             learn.fit(1); sync(device)
             t = time.perf_counter()
             if every_s is None: learn.fit(epochs)
-            else: fit_resumable(learn, epochs, folder, cbs=ValidateLast(), every_s=every_s)
+            else: fit_resumable(learn, epochs, folder, cbs=NoValidation(), every_s=every_s)
             sync(device)
         return (time.perf_counter() - t) / (epochs * steps_per_epoch)
 

@@ -28,7 +28,7 @@ from simclr_nb.checkpoint import atomic_write_json
 from simclr_nb.data import load_dataset
 from simclr_nb.evaluate import spread, verdict
 from simclr_nb.optim import Adam
-from simclr_nb.pipeline import PipelineConfig, make_splits, supervised_stage_learner, _accuracies, ValidateLast
+from simclr_nb.pipeline import PipelineConfig, make_splits, supervised_stage_learner, _accuracies, NoValidation
 from simclr_nb.precision import resolve_precision
 from fastai.torch_core import set_seed
 
@@ -48,7 +48,7 @@ def kit_arm(cfg, data, split, valid, seed, device, wd=None, **adam):
     learn, epochs, precision = supervised_stage_learner(cfg if wd is None else dataclasses.replace(cfg, supervised_wd=wd), data, split, device)
     if adam: learn.opt_func = partial(Adam, **adam)
     t = time.perf_counter()
-    with learn.no_logging(), learn.no_bar(): learn.fit(epochs, cbs=ValidateLast())
+    with learn.no_logging(), learn.no_bar(): learn.fit(epochs, cbs=NoValidation())
     train_s = round(time.perf_counter() - t, 1)
     return dict(_accuracies(learn.model, data, cfg, valid, device), steps=epochs * len(learn.dls.train), train_s=train_s, precision=precision)
 

@@ -26,7 +26,7 @@ from .losses import NT_XENT_TEMPERATURE
 __all__ = ['RENAMED_KEYS', 'SPEED_FIELDS', 'STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECTION_FIELDS',
            'RATE_FIELDS', 'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds', 'read_json', 'stage_method',
            'fields_affecting', 'fraction_tag', 'stage_key', 'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage',
-           'load_pretrained', 'Splits', 'make_splits', 'ValidateLast', 'finetune_step_count', 'pretrain_views',
+           'load_pretrained', 'Splits', 'make_splits', 'NoValidation', 'finetune_step_count', 'pretrain_views',
            'finetune_stage', 'supervised_stage_learner', 'supervised_stage', 'linear_stage', 'load_classifier',
            'distill_stage', 'QuietEpochs', 'console_progress', 'check_device', 'check_memory', 'check_data',
            'PipelineResult', 'run_pipeline']
@@ -491,10 +491,9 @@ def _accuracies(model, data, cfg, valid, device=None) -> dict:
     if len(valid): res['valid_accuracy'] = float(accuracy(model, data.train_x[valid], data.train_y[valid], size=cfg.image_size, device=device))
     return res
 
-class ValidateLast(Callback):
-    "Skip fastai's validation pass except after the last epoch: the stages measure the accuracies once, at the end."
-    def before_validate(self):
-        if self.epoch < self.n_epoch - 1: raise CancelValidException
+class NoValidation(Callback):
+    "Cancel fastai's validation pass after every epoch: the stages measure their accuracies once, after `fit`, with `_accuracies`."
+    def before_validate(self): raise CancelValidException
 
 def finetune_step_count(cfg:PipelineConfig, n_labeled:int, kind:str='finetune') -> int:
     "Optimizer steps of a fine-tuning (`kind='finetune'`) or supervised run: its `_steps`, or more when its `_epochs` passes over `n_labeled` images need more."
@@ -538,7 +537,7 @@ def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key
     precision = resolve_precision(cfg.precision, dls.device)
     learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_base_lr, train_tfm=_augment(cfg, 'ft'), precision=precision,
                              cbs=_compile_cbs(cfg))
-    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=ValidateLast(), every_s=cfg.checkpoint_every_s)
+    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=NoValidation(), every_s=cfg.checkpoint_every_s)
     save_checkpoint(rf.ckpt(key), model, spec=pre.spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
                     n_classes=data.n_classes, image_size=cfg.image_size, stage='finetune', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
     return dict(_accuracies(model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(dls.train),
@@ -560,7 +559,7 @@ def supervised_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, k
     set_seed(seed)
     spec = cfg.teacher_spec(data.n_channels)
     learn, epochs, precision = supervised_stage_learner(cfg, data, split, device)
-    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=ValidateLast(), every_s=cfg.checkpoint_every_s)
+    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=NoValidation(), every_s=cfg.checkpoint_every_s)
     save_checkpoint(rf.ckpt(key), learn.model, spec=spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
                     n_classes=data.n_classes, image_size=cfg.image_size, stage='supervised', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
     return dict(_accuracies(learn.model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(learn.dls.train),
@@ -613,7 +612,7 @@ def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:s
     learn = distill_learner(dls, student, teacher, cfg.image_size, tau=tau, alpha=cfg.distill_alpha, labeled_dl=labeled_dl,
                             base_lr=cfg.distill_base_lr, train_tfm=_augment(cfg, 'distill'), precision=precision,
                             cbs=_compile_cbs(cfg))
-    with learn.no_logging(): fit_resumable(learn, cfg.distill_epochs, rf.state_dir(key), stage=key, cbs=ValidateLast(), every_s=cfg.checkpoint_every_s)
+    with learn.no_logging(): fit_resumable(learn, cfg.distill_epochs, rf.state_dir(key), stage=key, cbs=NoValidation(), every_s=cfg.checkpoint_every_s)
     save_checkpoint(rf.ckpt(key), student, spec=student_spec, n_classes=data.n_classes, tau=tau, image_size=cfg.image_size, stage='distill',
                     dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
     return dict(_accuracies(student, data, cfg, valid, device), seed=seed, tau=tau, epochs=cfg.distill_epochs, init=init,
