@@ -1,12 +1,22 @@
 #!/usr/bin/env python
-"""A/B of the demo's per-seed stages on this CPU (issue 13): the supervised baseline, fine-tuning and both distillations
-of one label fraction and seed, with the distillation teacher's logits cached per view (`DistillCallback.cache_views`)
-and the CPU's foreach optimizer step for small networks (`optim.CPU_FOREACH_MAX_PARAMS`) -- `new` -- against neither --
-`old` (the teacher run on every batch, fastai's per-tensor optimizer loop). Each arm runs in its own process on a copy of
-a finished demo run's pretraining, the arms interleaved over `--rounds`; the stage wall times come from the pipeline's
-`metrics.json`, and the accuracies must be the same in both arms (the two changes alter no result beyond float rounding).
+"""A/B of a pipeline run's per-seed stages on this CPU (issue 13): the supervised baseline, fine-tuning and both
+distillations of one label fraction and seed, with one change of the kit -- `new` -- against the code before it -- `old`,
+the change undone by a patch in the `old` arm's process (`CHANGES`):
+
+- `teacher_cache_foreach`: the distillation teacher's logits cached per view (`DistillCallback.cache_views`) and the CPU's
+  foreach optimizer step for small networks (`optim.CPU_FOREACH_MAX_PARAMS`); old: the teacher run on every batch,
+  fastai's per-tensor optimizer loop.
+- `no_validation`: fastai's validation pass cancelled after every epoch (`pipeline.NoValidation`); old: one pass over
+  the test images after the last epoch (`ValidateLast`, the kit before it), on top of the stages' own `_accuracies`.
+
+Each arm runs in its own process on a copy of a finished run's pretraining, the arms interleaved over `--rounds`; the
+stage wall times come from the pipeline's `metrics.json` (the seconds in fastai's validation passes timed apart per
+stage, `fastai_validation_s`), and the accuracies must be the same in both arms (neither change alters a result beyond
+float rounding).
 
     .venv/bin/python bench/demo_stage_ab.py --run runs/demo     # writes bench/results/demo_stage_ab_cpu.json
+    .venv/bin/python bench/demo_stage_ab.py --change no_validation --run runs/fmnist_ab --fraction 0.002 \
+        --out bench/results/no_validation_ab_cpu.json
 """
 import argparse, json, shutil, statistics, subprocess, sys, time
 from pathlib import Path
@@ -16,21 +26,42 @@ from simclr_nb.checkpoint import atomic_write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
+CHANGES = {   # what the `old` arm runs instead of the kit's code
+    'teacher_cache_foreach': '''
+init = optim.ForeachOptimizer.__init__
+optim.ForeachOptimizer.__init__ = lambda self, params, cbs, foreach=None, **d: init(self, params, cbs, foreach=False, **d)
+distill.DistillCallback._teacher_views = lambda self: (None, 'off (A/B arm old)')
+''',
+    'no_validation': '''
+from fastai.callback.core import CancelValidException
+def validate_last(self):
+    if self.epoch < self.n_epoch - 1: raise CancelValidException
+pipeline.NoValidation.before_validate = validate_last
+''',
+}
+
 ARM = r'''
 import json, sys, time
-from simclr_nb import optim, distill
+from simclr_nb import optim, distill, pipeline
 from simclr_nb.pipeline import run_pipeline, PipelineConfig
-mode, out, fraction, seed = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-if mode == 'old':
-    init = optim.ForeachOptimizer.__init__
-    optim.ForeachOptimizer.__init__ = lambda self, params, cbs, foreach=None, **d: init(self, params, cbs, foreach=False, **d)
-    distill.DistillCallback._teacher_views = lambda self: (None, 'off (A/B arm old)')
+mode, change, out, fraction, seed = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+if mode == 'old': exec(sys.argv[6])
+from fastai.learner import Learner
+validate, stage, validation_s = Learner._do_epoch_validate, [None], {}
+def timed_validate(self, *a, **k):   # both arms: seconds in fastai's validation passes (cancelled ones included), per stage
+    t = time.perf_counter(); validate(self, *a, **k)
+    validation_s[stage[0]] = validation_s.get(stage[0], 0.0) + time.perf_counter() - t
+Learner._do_epoch_validate = timed_validate
+def on_event(e):
+    if e.status == 'started': stage[0] = e.key
 cfg = PipelineConfig.from_dict(json.load(open(f'{out}/config.json')))
 cfg.seeds, cfg.label_fractions = (seed,), (fraction,)
 t = time.time()
-r = run_pipeline(cfg, out=out, force=True, device='cpu', stages=('supervised', 'finetune', 'distill'), progress=False, log=lambda *a: None)
+r = run_pipeline(cfg, out=out, force=True, device='cpu', stages=('supervised', 'finetune', 'distill'), progress=False, log=lambda *a: None,
+                 on_event=on_event)
 print(json.dumps(dict(total_s=round(time.time() - t, 1),
-                      stages={k: dict(wall_s=v['wall_s'], accuracy=v['accuracy'], teacher_logits=v.get('teacher_logits'))
+                      stages={k: dict(wall_s=v['wall_s'], accuracy=v['accuracy'], steps=v.get('steps'), teacher_logits=v.get('teacher_logits'),
+                                      fastai_validation_s=round(validation_s.get(k, 0.0), 2))
                               for k, v in r.metrics.items() if isinstance(v, dict) and 'wall_s' in v and k != 'pretrain'})))
 '''
 
@@ -44,25 +75,37 @@ def arm_folder(run, dest):
     atomic_write_json(dest / 'metrics.json', {'pretrain': json.loads((run / 'metrics.json').read_text())['pretrain']})
 
 
+def run_arguments(ap, name):
+    "The options of an A/B over a finished run's per-seed stages (this script's and `seed_parallel.py`'s); `name` names the work folder and JSON."
+    ap.add_argument('--run', default=str(ROOT / 'runs' / 'demo'), help='a finished run (its configuration and pretraining are reused)')
+    ap.add_argument('--fraction', type=float, default=0.1)
+    ap.add_argument('--rounds', type=int, default=2)
+    ap.add_argument('--work', default=str(ROOT / 'runs' / name))
+    ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / f'{name}_cpu.json'))
+
+
+def finished_run(path) -> Path:
+    "`path` as a `Path`, or exit naming what is missing when it holds no finished pretraining."
+    run = Path(path)
+    if not (run / 'pretrain.pth').exists(): sys.exit(f"{run} has no finished pretraining: run `make demo` (or the pipeline's pretrain stage) first")
+    return run
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--run', default=str(ROOT / 'runs' / 'demo'), help='a finished demo run (its pretraining is reused)')
-    ap.add_argument('--fraction', type=float, default=0.1)
+    ap.add_argument('--change', choices=sorted(CHANGES), default='teacher_cache_foreach')
     ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--rounds', type=int, default=2)
-    ap.add_argument('--work', default=str(ROOT / 'runs' / 'demo_stage_ab'))
-    ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'demo_stage_ab_cpu.json'))
+    run_arguments(ap, 'demo_stage_ab')
     a = ap.parse_args(argv)
-    run, work = Path(a.run), Path(a.work)
-    if not (run / 'pretrain.pth').exists(): sys.exit(f"{run} has no finished pretraining: run `make demo` first")
+    run, work = finished_run(a.run), Path(a.work)
     res = dict(command='python bench/demo_stage_ab.py ' + ' '.join(sys.argv[1:] if argv is None else argv), machine=machine_info('cpu'),
-               fraction=a.fraction, seed=a.seed, rounds=[], what=__doc__.split('\n\n')[0])
+               change=a.change, old_arm=CHANGES[a.change], fraction=a.fraction, seed=a.seed, rounds=[], what=__doc__.split('\n\n')[0])
     t0 = time.time()
     for r in range(a.rounds):
         rnd = {}
         for mode in ('old', 'new'):
             arm_folder(run, work / mode)
-            p = subprocess.run([sys.executable, '-c', ARM, mode, str(work / mode), str(a.fraction), str(a.seed)],
+            p = subprocess.run([sys.executable, '-c', ARM, mode, a.change, str(work / mode), str(a.fraction), str(a.seed), CHANGES[a.change]],
                                capture_output=True, text=True, cwd=ROOT)
             if p.returncode: sys.exit(f"arm {mode} failed:\n{p.stderr[-3000:]}")
             rnd[mode] = json.loads(p.stdout.strip().splitlines()[-1])
@@ -72,6 +115,8 @@ def main(argv=None):
     keys = list(res['rounds'][0]['old']['stages'])
     res['median_wall_s'] = {m: {k: statistics.median(rd[m]['stages'][k]['wall_s'] for rd in res['rounds']) for k in keys} for m in ('old', 'new')}
     res['ratio_new_to_old'] = {k: round(res['median_wall_s']['new'][k] / res['median_wall_s']['old'][k], 3) for k in keys}
+    res['median_fastai_validation_s'] = {m: {k: statistics.median(rd[m]['stages'][k].get('fastai_validation_s', 0.0) for rd in res['rounds'])
+                                             for k in keys} for m in ('old', 'new')}
     res['same_accuracy'] = all(rd['old']['stages'][k]['accuracy'] == rd['new']['stages'][k]['accuracy'] for rd in res['rounds'] for k in keys)
     res['wall_s'] = round(time.time() - t0, 1)
     atomic_write_json(Path(a.out), res)
