@@ -52,7 +52,7 @@ import torch
 from simclr_nb.data import load_dataset, label_fraction_split, validation_split, fraction_text
 from simclr_nb.evaluate import extract_features, knn_accuracy, spread, verdict
 from simclr_nb.finetune import linear_eval
-from simclr_nb.pipeline import (PipelineConfig, run_pipeline, share_stages, stage_key, fraction_tag, load_pretrained,
+from simclr_nb.pipeline import (PipelineConfig, run_pipeline, share_stages, stage_key, fraction_tag, load_pretrained, labeled_step_count,
                                 RunFolder, make_splits, seed_values, common_seed_verdict, fields_affecting)
 from simclr_nb.precision import resolve_precision
 from simclr_nb.checkpoint import atomic_write
@@ -386,7 +386,8 @@ class Bench:
                     self.data.train_x[lab], self.data.train_y[lab], spec=self.base.teacher_spec(self.data.n_channels),
                     n_classes=self.data.n_classes, size=self.base.image_size, ft_layer=self.base.ft_layer,
                     eval_sets=dict(test=(self.data.test_x, self.data.test_y), valid=(self.data.train_x[sp.valid], self.data.train_y[sp.valid])),
-                    epochs=passes, min_steps=steps, bs=self.base.finetune_bs, seed=s, precision=self.res["precision"], device=str(self.device))
+                    epochs=0, min_steps=labeled_step_count(self.cfg(f, seeds), len(lab), 'supervised'),   # the kit's supervised row's steps
+                    bs=self.base.finetune_bs, seed=s, precision=self.res["precision"], device=str(self.device))
                 atomic_write(cache, json.dumps(done, indent=2)); self.log(f"[reference_{fraction_tag(f)}_seed{s}] accuracy={done[str(s)]['test_accuracy']:.4f}")
             vals[s] = done[str(s)]["test_accuracy"]
         self.res["accuracy_percent"].setdefault("reference", {})[fraction_tag(f)] = self._spread(vals)

@@ -28,7 +28,7 @@ from simclr_nb.checkpoint import atomic_write_json
 from simclr_nb.data import load_dataset
 from simclr_nb.evaluate import spread, verdict
 from simclr_nb.optim import Adam
-from simclr_nb.pipeline import PipelineConfig, make_splits, supervised_stage_learner, _accuracies, NoValidation
+from simclr_nb.pipeline import PipelineConfig, make_splits, supervised_stage_learner, _accuracies, NoValidation, labeled_step_count
 from simclr_nb.precision import resolve_precision
 from fastai.torch_core import set_seed
 
@@ -54,7 +54,7 @@ def kit_arm(cfg, data, split, valid, seed, device, wd=None, **adam):
 
 
 def reference_arm(cfg, data, split, valid, seed, device, steps):
-    "`bench/reference_supervised.py` on the same labels, rate, batch and steps (its own weight decay 5e-4)."
+    "`bench/reference_supervised.py` on the same labels, rate, batch and steps (the kit's, `labeled_step_count`; its own weight decay 5e-4)."
     lab = split.labeled
     spec = cfg.teacher_spec(data.n_channels)
     r = reference.train_reference(data.train_x[lab], data.train_y[lab], spec=spec, n_classes=data.n_classes, size=cfg.image_size,
@@ -85,7 +85,8 @@ def main(argv=None):
     cfg = PipelineConfig(dataset='fashion_mnist', image_size=28, depth=a.depth, width=a.width, label_fractions=(a.fraction,),
                          seeds=tuple(a.seeds), finetune_bs=a.bs, supervised_lr=a.lr, supervised_steps=a.steps).validate()
     settings = dict(fraction=a.fraction, seeds=a.seeds, lr=a.lr, steps=a.steps, bs=a.bs, depth=a.depth, width=a.width,
-                    image_size=cfg.image_size, ft_layer=cfg.ft_layer, augment=cfg.supervised_augment)
+                    image_size=cfg.image_size, ft_layer=cfg.ft_layer, augment=cfg.supervised_augment,
+                    reference_steps="the kit's (labeled_step_count)")   # before 2026-12-05: `steps`, fewer than the kit's
     old = json.loads(out.read_text()) if out.exists() else {}
     res = old if old.get('settings') == settings else {}
     res.update(command=' '.join(['python', 'bench/supervised_study.py'] + (argv if argv is not None else sys.argv[1:])),
@@ -99,7 +100,7 @@ def main(argv=None):
         for arm in a.arms:
             runs = res['runs'].setdefault(arm, {})
             if str(seed) in runs: continue
-            r = (reference_arm(cfg, data, split, sp.valid, seed, a.device, a.steps) if arm == 'reference'
+            r = (reference_arm(cfg, data, split, sp.valid, seed, a.device, labeled_step_count(cfg, len(split.labeled), 'supervised')) if arm == 'reference'
                  else kit_arm(cfg, data, split, sp.valid, seed, a.device, **ARMS[arm]))
             runs[str(seed)] = r
             print(f"[{time.time() - t0:6.0f} s] {arm} seed {seed}: valid {r['valid_accuracy']:.4f} test {r['accuracy']:.4f} (training {r['train_s']} s)", flush=True)

@@ -26,10 +26,10 @@ from .losses import NT_XENT_TEMPERATURE
 __all__ = ['RENAMED_KEYS', 'SPEED_FIELDS', 'STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS', 'SELECTION_FIELDS',
            'RATE_FIELDS', 'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds', 'read_json', 'stage_method',
            'fields_affecting', 'fraction_tag', 'stage_key', 'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage',
-           'load_pretrained', 'Splits', 'make_splits', 'NoValidation', 'finetune_step_count', 'pretrain_views',
-           'finetune_stage', 'supervised_stage_learner', 'supervised_stage', 'linear_stage', 'load_classifier',
-           'distill_stage', 'QuietEpochs', 'console_progress', 'check_device', 'check_memory', 'check_data',
-           'PipelineResult', 'run_pipeline']
+           'load_pretrained', 'Splits', 'make_splits', 'NoValidation', 'finetune_step_count', 'labeled_step_count',
+           'pretrain_views', 'finetune_stage', 'supervised_stage_learner', 'supervised_stage', 'linear_stage',
+           'load_classifier', 'distill_stage', 'QuietEpochs', 'console_progress', 'check_device', 'check_memory',
+           'check_data', 'PipelineResult', 'run_pipeline']
 
 # %% ../nbs/09_pipeline.ipynb #a7303310
 @dataclass
@@ -501,12 +501,20 @@ def finetune_step_count(cfg:PipelineConfig, n_labeled:int, kind:str='finetune') 
     per_pass = max(1, n_labeled // min(cfg.finetune_bs, n_labeled))
     return max(steps, math.ceil(epochs * per_pass))
 
+def _passes_per_epoch(n_labeled:int, bs:int, min_batches:int=20) -> int:
+    "Passes over the labeled images in one fastai epoch, enough for >= `min_batches` full batches."
+    return max(1, math.ceil(min_batches / max(1, n_labeled // min(bs, n_labeled))))
+
+def labeled_step_count(cfg:PipelineConfig, n_labeled:int, kind:str='finetune', min_batches:int=20) -> int:
+    "Optimizer steps a fine-tuning or supervised stage trains: `finetune_step_count` rounded up to whole fastai epochs (a reference on the same labels gets as many)."
+    bs = min(cfg.finetune_bs, n_labeled)
+    per_epoch = _passes_per_epoch(n_labeled, bs, min_batches) * n_labeled // bs   # full batches only (drop_last)
+    return math.ceil(finetune_step_count(cfg, n_labeled, kind) / per_epoch) * per_epoch
+
 def _labeled_schedule(data, split, cfg, device, kind='finetune', min_batches:int=20):
     "Labeled DataLoaders with enough passes per fastai epoch for >= `min_batches` steps, and the fastai epochs giving `finetune_step_count` steps"
-    n = len(split.labeled); bs = min(cfg.finetune_bs, n)
-    per_pass = max(1, n // bs)
-    passes = max(1, math.ceil(min_batches / per_pass))
-    dls = labeled_dls(data, split, bs=cfg.finetune_bs, device=device, passes=passes)
+    n = len(split.labeled)
+    dls = labeled_dls(data, split, bs=cfg.finetune_bs, device=device, passes=_passes_per_epoch(n, cfg.finetune_bs, min_batches))
     return dls, max(1, math.ceil(finetune_step_count(cfg, n, kind) / len(dls.train)))
 
 def _compile_cbs(cfg):
