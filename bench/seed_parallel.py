@@ -55,7 +55,10 @@ def main(argv=None):
         rnd['sequential'] = dict(wall_s=round(time.perf_counter() - t, 1), seeds=dict(zip(map(str, a.seeds), seq)))
         t = time.perf_counter()
         procs = [start(run, work / f'parallel_{s}', a.fraction, s, a.threads // 2) for s in a.seeds]
-        par = [finish(p, f'parallel seed {s}') for p, s in zip(procs, a.seeds)]
+        try: par = [finish(p, f'parallel seed {s}') for p, s in zip(procs, a.seeds)]
+        finally:
+            for p in procs:   # one seed failed: stop the other, not leave it running after the exit
+                if p.poll() is None: p.kill(); p.wait()
         rnd['parallel'] = dict(wall_s=round(time.perf_counter() - t, 1), seeds=dict(zip(map(str, a.seeds), par)))
         print(f"round {r}: sequential {rnd['sequential']['wall_s']} s, parallel {rnd['parallel']['wall_s']} s", flush=True)
         res['rounds'].append(rnd)
