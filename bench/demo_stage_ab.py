@@ -18,7 +18,7 @@ float rounding).
     .venv/bin/python bench/demo_stage_ab.py --change no_validation --run runs/fmnist_ab --fraction 0.002 \
         --out bench/results/no_validation_ab_cpu.json
 """
-import argparse, json, shutil, statistics, subprocess, sys, time
+import argparse, json, os, shutil, statistics, subprocess, sys, time
 from pathlib import Path
 
 from machine import machine_info               # bench/machine.py
@@ -75,6 +75,22 @@ def arm_folder(run, dest):
     atomic_write_json(dest / 'metrics.json', {'pretrain': json.loads((run / 'metrics.json').read_text())['pretrain']})
 
 
+def start_arm(run, folder, mode, change, fraction, seed, threads=None):
+    """A process running one seed's stages in `folder`, a fresh copy of `run`'s pretraining: the kit's code (`mode='new'`)
+    or the code before `change` (`'old'`); with `threads` threads (default: the environment's)."""
+    arm_folder(run, folder)
+    env = None if threads is None else dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return subprocess.Popen([sys.executable, '-c', ARM, mode, change, str(folder), str(fraction), str(seed), CHANGES.get(change, '')],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+
+
+def finish_arm(p, what) -> dict:
+    "The stage results `p` (a `start_arm` process) printed, or exit with its error output when it failed."
+    out, err = p.communicate()
+    if p.returncode: sys.exit(f"{what} failed:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def run_arguments(ap, name):
     "The options of an A/B over a finished run's per-seed stages (this script's and `seed_parallel.py`'s); `name` names the work folder and JSON."
     ap.add_argument('--run', default=str(ROOT / 'runs' / 'demo'), help='a finished run (its configuration and pretraining are reused)')
@@ -104,11 +120,7 @@ def main(argv=None):
     for r in range(a.rounds):
         rnd = {}
         for mode in ('old', 'new'):
-            arm_folder(run, work / mode)
-            p = subprocess.run([sys.executable, '-c', ARM, mode, a.change, str(work / mode), str(a.fraction), str(a.seed), CHANGES[a.change]],
-                               capture_output=True, text=True, cwd=ROOT)
-            if p.returncode: sys.exit(f"arm {mode} failed:\n{p.stderr[-3000:]}")
-            rnd[mode] = json.loads(p.stdout.strip().splitlines()[-1])
+            rnd[mode] = finish_arm(start_arm(run, work / mode, mode, a.change, a.fraction, a.seed), f'arm {mode}')
             print(f"round {r} {mode}: {rnd[mode]['total_s']} s", flush=True)
         res['rounds'].append(rnd)
         atomic_write_json(Path(a.out), res)

@@ -377,8 +377,8 @@ class Bench:
         seeds, vals = self.p["seeds"], {}
         cache = self.out / fraction_tag(f) / "reference.json"
         done = json.loads(cache.read_text()) if cache.exists() else {}
-        sp = make_splits(self.cfg(f, seeds), self.data)
-        steps, passes = self.p["steps"][f]
+        cfg = self.cfg(f, seeds)
+        sp = make_splits(cfg, self.data)
         for s in seeds:
             if str(s) not in done:
                 lab = sp.labeled[(f, s)].labeled
@@ -386,7 +386,7 @@ class Bench:
                     self.data.train_x[lab], self.data.train_y[lab], spec=self.base.teacher_spec(self.data.n_channels),
                     n_classes=self.data.n_classes, size=self.base.image_size, ft_layer=self.base.ft_layer,
                     eval_sets=dict(test=(self.data.test_x, self.data.test_y), valid=(self.data.train_x[sp.valid], self.data.train_y[sp.valid])),
-                    epochs=0, min_steps=labeled_step_count(self.cfg(f, seeds), len(lab), 'supervised'),   # the kit's supervised row's steps
+                    epochs=0, min_steps=labeled_step_count(cfg, len(lab), 'supervised'),   # the kit's supervised row's steps
                     bs=self.base.finetune_bs, seed=s, precision=self.res["precision"], device=str(self.device))
                 atomic_write(cache, json.dumps(done, indent=2)); self.log(f"[reference_{fraction_tag(f)}_seed{s}] accuracy={done[str(s)]['test_accuracy']:.4f}")
             vals[s] = done[str(s)]["test_accuracy"]

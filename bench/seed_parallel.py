@@ -4,8 +4,8 @@
 networks on small images: on 2 cores a step's operations may be too small to keep two threads busy, and two processes
 with one thread each could finish two seeds sooner than one process with two threads does them in turn.
 
-Arms, interleaved over `--rounds`, each on fresh copies of a finished run's pretraining (`demo_stage_ab.arm_folder`) and
-with the kit's code unchanged (`demo_stage_ab.ARM`, no patch):
+Arms, interleaved over `--rounds`, each on fresh copies of a finished run's pretraining (`demo_stage_ab.start_arm`) and
+with the kit's code unchanged (its `new` arm, no patch):
 - `sequential`: seed 0, then seed 1, each process with all `--threads` threads;
 - `parallel`: seeds 0 and 1 at the same time, each process with `--threads / 2` threads.
 Wall time from the first start to the last end; each stage's own wall time and accuracy are kept (a thread count may
@@ -13,28 +13,13 @@ change float summation order, so the accuracies are recorded, not required equal
 
     .venv/bin/python bench/seed_parallel.py --run runs/demo --fraction 0.1    # writes bench/results/seed_parallel_cpu.json
 """
-import argparse, json, os, statistics, subprocess, sys, time
+import argparse, json, os, statistics, sys, time
 from pathlib import Path
 
 from machine import machine_info               # bench/machine.py
-from demo_stage_ab import ARM, arm_folder, finished_run, run_arguments   # bench/demo_stage_ab.py
+from demo_stage_ab import finish_arm, finished_run, run_arguments, start_arm   # bench/demo_stage_ab.py
 from simclr_nb.checkpoint import atomic_write_json
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def start(run, folder, fraction, seed, threads):
-    "A process running one seed's stages in `folder` (a fresh copy of `run`'s pretraining) with `threads` threads."
-    arm_folder(run, folder)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    return subprocess.Popen([sys.executable, '-c', ARM, 'new', 'none', str(folder), str(fraction), str(seed), ''],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-
-
-def finish(p, what):
-    out, err = p.communicate()
-    if p.returncode: sys.exit(f"{what} failed:\n{err[-3000:]}")
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def main(argv=None):
@@ -51,11 +36,12 @@ def main(argv=None):
     for r in range(a.rounds):
         rnd = {}
         t = time.perf_counter()
-        seq = [finish(start(run, work / f'sequential_{s}', a.fraction, s, a.threads), f'sequential seed {s}') for s in a.seeds]
+        seq = [finish_arm(start_arm(run, work / f'sequential_{s}', 'new', 'none', a.fraction, s, a.threads), f'sequential seed {s}')
+               for s in a.seeds]
         rnd['sequential'] = dict(wall_s=round(time.perf_counter() - t, 1), seeds=dict(zip(map(str, a.seeds), seq)))
         t = time.perf_counter()
-        procs = [start(run, work / f'parallel_{s}', a.fraction, s, a.threads // 2) for s in a.seeds]
-        try: par = [finish(p, f'parallel seed {s}') for p, s in zip(procs, a.seeds)]
+        procs = [start_arm(run, work / f'parallel_{s}', 'new', 'none', a.fraction, s, a.threads // 2) for s in a.seeds]
+        try: par = [finish_arm(p, f'parallel seed {s}') for p, s in zip(procs, a.seeds)]
         finally:
             for p in procs:   # one seed failed: stop the other, not leave it running after the exit
                 if p.poll() is None: p.kill(); p.wait()

@@ -53,9 +53,10 @@ def kit_arm(cfg, data, split, valid, seed, device, wd=None, **adam):
     return dict(_accuracies(learn.model, data, cfg, valid, device), steps=epochs * len(learn.dls.train), train_s=train_s, precision=precision)
 
 
-def reference_arm(cfg, data, split, valid, seed, device, steps):
+def reference_arm(cfg, data, split, valid, seed, device):
     "`bench/reference_supervised.py` on the same labels, rate, batch and steps (the kit's, `labeled_step_count`; its own weight decay 5e-4)."
     lab = split.labeled
+    steps = labeled_step_count(cfg, len(lab), 'supervised')
     spec = cfg.teacher_spec(data.n_channels)
     r = reference.train_reference(data.train_x[lab], data.train_y[lab], spec=spec, n_classes=data.n_classes, size=cfg.image_size,
                                   eval_sets={'test': (data.test_x, data.test_y), 'valid': (data.train_x[valid], data.train_y[valid])},
@@ -100,7 +101,7 @@ def main(argv=None):
         for arm in a.arms:
             runs = res['runs'].setdefault(arm, {})
             if str(seed) in runs: continue
-            r = (reference_arm(cfg, data, split, sp.valid, seed, a.device, labeled_step_count(cfg, len(split.labeled), 'supervised')) if arm == 'reference'
+            r = (reference_arm(cfg, data, split, sp.valid, seed, a.device) if arm == 'reference'
                  else kit_arm(cfg, data, split, sp.valid, seed, a.device, **ARMS[arm]))
             runs[str(seed)] = r
             print(f"[{time.time() - t0:6.0f} s] {arm} seed {seed}: valid {r['valid_accuracy']:.4f} test {r['accuracy']:.4f} (training {r['train_s']} s)", flush=True)
