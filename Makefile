@@ -22,8 +22,9 @@ install: $(VENV)/.installed
 
 ## The main job on the embedded default dataset (scikit-learn digits): 3 seeds of every stage after the one pretraining.
 ## Digits are not mirror-symmetric: fine-tuning without flips won on validation (nbs/13_recipe_small_images.ipynb).
+## --jobs 2: the per-seed stages in two one-thread processes side by side (nbs/09b_jobs.ipynb; bench/demo_runs.py times it).
 demo: install
-	$(BIN)/simclr-nb run --out runs/demo --ft-augment none
+	$(BIN)/simclr-nb run --out runs/demo --ft-augment none --jobs 2
 
 ## Copies the demo's metrics.json, report and all its figures (the report links them) to nbs/images/demo/ (the README's demo table is that file).
 demo-record:

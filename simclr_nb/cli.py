@@ -49,7 +49,9 @@ RUN_OPTIONS = (('--out', dict(type=str, default='runs/demo', help='output folder
                ('--device', dict(type=str, default=None, help='cpu, cuda, cuda:1, ... (default: a GPU when present)')),
                ('--stages', dict(type=str, default=','.join(['pretrain', 'supervised', 'linear', 'finetune', 'distill']),
                                  help='comma-separated stages to run (default: all)')),
-               ('--verbose', dict(action='store_true', help="fastai's progress bars and epoch tables for every fit (default: one line per stage; every epoch is in metrics.json)")))
+               ('--verbose', dict(action='store_true', help="fastai's progress bars and epoch tables for every fit (default: one line per stage; every epoch is in metrics.json)")),
+               ('--jobs', dict(type=int, default=1, help='on a CPU: run the per-seed stages in this many processes side by side, '
+                                                         'each with a share of the cores (default: 1, one after the other)')))
 
 STAGE_COMMANDS = {'pretrain': ('pretrain',), 'finetune': ('supervised', 'linear', 'finetune'), 'distill': ('distill',)}
 
@@ -101,7 +103,7 @@ def run_cmd(args=None, prog='simclr-nb run', stages=None, description=None):
     p = run_parser(prog, description)
     ns = vars(p.parse_args(args))
     ns.pop('pdb', None); ns.pop('xtra', None)
-    run = {k: ns.pop(k) for k in ('out', 'config', 'force', 'device', 'stages', 'verbose')}
+    run = {k: ns.pop(k) for k in ('out', 'config', 'force', 'device', 'stages', 'verbose', 'jobs')}
     fields = {f.name for f in dataclasses.fields(PipelineConfig)}
     base = PipelineConfig().to_dict()
     if run['config']:
@@ -119,7 +121,8 @@ def run_cmd(args=None, prog='simclr-nb run', stages=None, description=None):
     if not stage_list: raise CliError(f"--stages is empty: give one or more of pretrain, supervised, linear, finetune, distill (default: all)")
     try:
         cfg = PipelineConfig.from_dict(d).validate()
-        res = run_pipeline(cfg, run['out'], force=run['force'], device=run['device'], stages=stage_list, progress=run['verbose'])
+        res = run_pipeline(cfg, run['out'], force=run['force'], device=run['device'], stages=stage_list, progress=run['verbose'],
+                           jobs=run['jobs'])
     except (ValueError, FileNotFoundError) as e: raise CliError(str(e)) from e
     from simclr_nb.report import run_summary
     print(); print(run_summary(res, cfg))

@@ -319,9 +319,12 @@ def distributed_info(**global_bs) -> dict:
     return dict(world_size=w, global_bs=dict(global_bs), per_process_bs={k: v // w for k, v in global_bs.items()})
 
 def processes_text(info:dict) -> str:
-    "The report's line about `distributed_info(...)`: processes, and the batch of one step over all of them and per process."
+    """The report's line about `distributed_info(...)`: processes, and the batch of one step over all of them and per process;
+    and, when the run recorded them, the CPU threads per process and the per-seed jobs side by side (`simclr_nb.jobs`)."""
     per = ', '.join(f"{k} {v} ({info['per_process_bs'][k]} per process)" for k, v in info['global_bs'].items())
-    return f"Processes: {info['world_size']}; batch of one optimiser step over all of them: {per}."
+    jobs = (f" The per-seed stages ran in {info['jobs']} processes side by side, {info['threads']} thread(s) each." if info.get('jobs', 1) > 1
+            else f" Threads per process: {info['threads']}." if 'threads' in info else '')
+    return f"Processes: {info['world_size']}; batch of one optimiser step over all of them: {per}.{jobs}"
 
 # %% ../nbs/06b_distributed.ipynb #b9b50c2a
 @contextlib.contextmanager

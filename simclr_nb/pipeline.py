@@ -696,17 +696,27 @@ class PipelineResult:
     claims: list    # dicts: claim, fraction, and the `Verdict` fields
 
 def run_pipeline(cfg:PipelineConfig|None=None, out='runs/demo', force:bool=False, device=None, stages=STAGES, log=print, data=None,
-                 on_event=None, progress:bool=True) -> PipelineResult:
+                 on_event=None, progress:bool=True, jobs:int=1) -> PipelineResult:
     """Run the SimCLRv2 stages of `cfg` in `out` (reusing finished stages unless `force`), then write the report.
     One pretraining serves every seed; the cheap stages run once per seed of `cfg.seeds` with its own label split.
     `on_event(StageEvent)` hears of every stage as it starts, finishes or is reused. Under torchrun or `accelerate launch`
     every process calls it: the stages train on all of them, the config's batches are global, rank 0 alone writes `out`.
-    `progress=False`: no fastai progress bars or epoch tables (the `log` line per stage stays; histories are in metrics.json)."""
+    `progress=False`: no fastai progress bars or epoch tables (the `log` line per stage stays; histories are in metrics.json).
+    `jobs > 1` (a CPU only): the per-seed stages run in that many processes side by side, each with a share of the threads
+    (`simclr_nb.jobs`); a script that uses it needs `if __name__ == '__main__':`."""
     with console_progress(progress), distributed_run(out, device, log, on_event) as r:   # one process: out, device, log, on_event unchanged
-        return _run_pipeline(cfg, r['out'], force, r['device'], stages, r['log'], data, r['on_event'])
+        return _run_pipeline(cfg, r['out'], force, r['device'], stages, r['log'], data, r['on_event'], jobs)
 
 # %% ../nbs/09_pipeline.ipynb #154c6a24
-def _check_run(cfg, stages, device, data):
+def _check_jobs(jobs, device):
+    "A ValueError unless `jobs` is a whole number >= 1, and 1 on a GPU or under a launcher (there the processes already split the work)."
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1: raise ValueError(f"jobs must be a whole number >= 1; got {jobs!r}")
+    if jobs == 1: return
+    if (device.type if device is not None else 'cuda' if torch.cuda.is_available() else 'cpu') != 'cpu':
+        raise ValueError(f"jobs={jobs} splits the cores of a CPU between seeds; on {device or 'the GPU'} run one job (jobs=1), or give device='cpu'")
+    if get_world_size() > 1: raise ValueError(f"jobs={jobs} under a launcher: its {get_world_size()} processes already split the work; use jobs=1")
+
+def _check_run(cfg, stages, device, data, jobs=1):
     "The validated config, stages, device and data of a run; a ValueError names the first problem before anything is written."
     cfg = (cfg or PipelineConfig()).validate()
     stages = tuple(stages)
@@ -714,6 +724,7 @@ def _check_run(cfg, stages, device, data):
     if bad: raise ValueError(f"unknown stage(s) {bad}; stages are {', '.join(STAGES)}")
     if not stages: raise ValueError(f"no stage to run: give one or more of {', '.join(STAGES)}")
     device = check_device(device)
+    _check_jobs(jobs, device)
     check_memory(cfg, device)
     data = data if data is not None else load_dataset(cfg.dataset, root=cfg.data_root)
     check_data(cfg, data)
@@ -758,16 +769,22 @@ def _seed_stages(cfg, data, rf, sp, f, seed, stages, device):
                      cfg.student_spec(data.n_channels), cfg.tau_small, device, seed, v, split, 'random'))
 
 # %% ../nbs/09_pipeline.ipynb #a7a300d3
-def _run_pipeline(cfg, out, force, device, stages, log, data, on_event) -> PipelineResult:
+def _run_pipeline(cfg, out, force, device, stages, log, data, on_event, jobs=1) -> PipelineResult:
     from simclr_nb.report import write_report
-    cfg, stages, device, data = _check_run(cfg, stages, device, data)
+    cfg, stages, device, data = _check_run(cfg, stages, device, data, jobs)
     rf = RunFolder(out, cfg, force=force, log=log, on_event=on_event, stages=stages)
     sp = make_splits(cfg, data)
     _save_splits(cfg, data, rf, sp, log)
     _pretrain(cfg, data, rf, sp, stages, device)
-    for f in cfg.label_fractions:
-        for seed in cfg.seeds: _seed_stages(cfg, data, rf, sp, f, seed, stages, device)
-    rf.metrics['processes'] = distributed_info(pretrain=cfg.pretrain_bs, finetune=cfg.finetune_bs, distill=cfg.distill_bs)
+    groups, threads = [(f, s) for f in cfg.label_fractions for s in cfg.seeds], torch.get_num_threads()
+    if jobs > 1 and len(groups) > 1 and set(stages) - {'pretrain'}:
+        from simclr_nb.jobs import run_seed_jobs   # the groups in processes side by side (09b_jobs)
+        threads = run_seed_jobs(cfg, data, rf, sp, groups, stages, device, jobs)
+    else:
+        jobs = 1
+        for f, seed in groups: _seed_stages(cfg, data, rf, sp, f, seed, stages, device)
+    rf.metrics['processes'] = dict(**distributed_info(pretrain=cfg.pretrain_bs, finetune=cfg.finetune_bs, distill=cfg.distill_bs),
+                                   jobs=jobs, threads=threads)
     table, found = write_report(cfg, rf, data, device)
     return PipelineResult(rf.path, rf.metrics, rf.status, table, found)
 
