@@ -780,6 +780,8 @@ def _run_pipeline(cfg, out, force, device, stages, log, data, on_event, jobs=1) 
     if jobs > 1 and len(groups) > 1 and set(stages) - {'pretrain'}:
         from simclr_nb.jobs import run_seed_jobs   # the groups in processes side by side (09b_jobs)
         threads = run_seed_jobs(cfg, data, rf, sp, groups, stages, device, jobs)
+        order = ['pretrain'] + [stage_key(m, f, s) for f, s in groups for m in METHODS]   # metrics.json in reading order, not finishing order
+        rf.metrics = {k: rf.metrics[k] for k in sorted(rf.metrics, key=lambda k: order.index(k) if k in order else len(order))}
     else:
         jobs = 1
         for f, seed in groups: _seed_stages(cfg, data, rf, sp, f, seed, stages, device)
