@@ -185,8 +185,8 @@ def _shown(path) -> str:
 
 
 class Bench:
-    def __init__(self, preset_name, device, out, force, rejudge=False):
-        self.name, self.p, self.device = preset_name, PRESETS[preset_name], device
+    def __init__(self, preset_name, device, out, force, rejudge=False, jobs=1):
+        self.name, self.p, self.device, self.jobs = preset_name, PRESETS[preset_name], device, jobs
         self.out = Path(out or ROOT / "runs" / f"bench_quality_{preset_name}")
         self.t0, self.timing = time.time(), True
         self.base = PipelineConfig(**self.p["cfg"], label_fractions=(0.1,), seeds=(0,)).validate()
@@ -196,7 +196,7 @@ class Bench:
                      "an empty one gives it the smaller student's run folder")
         self.jf = RESULTS / f"quality_{preset_name.replace('-', '_')}.json"
         if rejudge: return   # judges the saved JSON again: no data, no run folder
-        self.res = dict(preset=preset_name, command=" ".join(["python", "bench/quality.py"] + sys.argv[1:]), machine=machine_info(device),
+        self.res = dict(preset=preset_name, command=" ".join(["python", "bench/quality.py"] + sys.argv[1:]), machine=machine_info(device), jobs=jobs,
                         n_train_images=len(self.data.train_x), n_test_images=len(self.data.test_x), complete=False, phases_done=[],
                         precision=resolve_precision(self.base.precision, device), config=self.base.to_dict(),
                         steps_per_fraction={fraction_tag(f): dict(zip(("min_steps", "min_passes"), s)) for f, s in self.p["steps"].items()},
@@ -248,7 +248,7 @@ class Bench:
         for src, keys in share_from:
             keys = [k for k in keys if (src / f"{k}.pth").exists()]
             if keys: share_stages(src, folder, keys)
-        return run_pipeline(cfg, folder, device=self.device, stages=stages, log=self.log, data=self.data, progress=PROGRESS)
+        return run_pipeline(cfg, folder, device=self.device, stages=stages, log=self.log, data=self.data, progress=PROGRESS, jobs=self.jobs)
 
     # ---- phases
     def pretrain(self):
@@ -372,6 +372,15 @@ class Bench:
         probes[:] = [p for p in probes if not (p["fraction"] == f and p["probe"] == over)] + [row]
         self.save(); self.log(f"[probe {fraction_text(f)} {over}] against {ft}: {v}")
 
+    def _supersede_reference(self, cache, done, s, steps):
+        "Move seed `s`'s cached reference, trained at another step count than the kit's `steps`, to reference.superseded.json (kept, not used)."
+        old = cache.with_name("reference.superseded.json")
+        kept = json.loads(old.read_text()) if old.exists() else []
+        entry = done.pop(str(s))
+        atomic_write(old, json.dumps(kept + [dict(seed=s, **entry)], indent=2)); atomic_write(cache, json.dumps(done, indent=2))
+        self.log(f"[reference seed {s}] the cached reference trained {entry.get('steps')} steps, the kit's supervised row {steps}: "
+                 f"kept in {old.name}, trained again")
+
     def reference(self, f, sup):
         "The plain-PyTorch reference per seed (cached per seed in the run folder)"
         seeds, vals = self.p["seeds"], {}
@@ -380,13 +389,15 @@ class Bench:
         cfg = self.cfg(f, seeds)
         sp = make_splits(cfg, self.data)
         for s in seeds:
+            lab = sp.labeled[(f, s)].labeled
+            steps = labeled_step_count(cfg, len(lab), 'supervised')   # the kit's supervised row's steps
+            if str(s) in done and done[str(s)].get("steps") != steps: self._supersede_reference(cache, done, s, steps)
             if str(s) not in done:
-                lab = sp.labeled[(f, s)].labeled
                 done[str(s)] = reference.train_reference(
                     self.data.train_x[lab], self.data.train_y[lab], spec=self.base.teacher_spec(self.data.n_channels),
                     n_classes=self.data.n_classes, size=self.base.image_size, ft_layer=self.base.ft_layer,
                     eval_sets=dict(test=(self.data.test_x, self.data.test_y), valid=(self.data.train_x[sp.valid], self.data.train_y[sp.valid])),
-                    epochs=0, min_steps=labeled_step_count(cfg, len(lab), 'supervised'),   # the kit's supervised row's steps
+                    epochs=0, min_steps=steps,
                     bs=self.base.finetune_bs, seed=s, precision=self.res["precision"], device=str(self.device))
                 atomic_write(cache, json.dumps(done, indent=2)); self.log(f"[reference_{fraction_tag(f)}_seed{s}] accuracy={done[str(s)]['test_accuracy']:.4f}")
             vals[s] = done[str(s)]["test_accuracy"]
@@ -573,8 +584,10 @@ def main():
                     "settings changed from the chosen ones, over every seed, and judge it against the chosen setting on validation "
                     "(stored in the JSON's `probes`; no row or choice changes). E.g. --probe ft_augment=translate")
     ap.add_argument("--probe-at", nargs="+", type=float, default=None, help="label fractions of --probe (default: the preset's select_at)")
+    ap.add_argument("--jobs", type=int, default=1, help="on a CPU: each run's per-seed stages in this many processes side by side "
+                    "(run_pipeline's jobs; a thread count changes the last digits of the accuracies, so compare runs made with the same)")
     args = ap.parse_args()
-    b = Bench(args.preset, args.device, args.out, args.force, rejudge=args.rejudge)
+    b = Bench(args.preset, args.device, args.out, args.force, rejudge=args.rejudge, jobs=args.jobs)
     if args.rejudge:
         if not b.jf.exists(): sys.exit(f"--rejudge: no {b.jf} to judge; run the preset first")
         b.res, b.timing = json.loads(b.jf.read_text()), False

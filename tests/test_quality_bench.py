@@ -96,3 +96,15 @@ def test_a_setting_newer_than_the_borrowed_run_counts_at_its_default(bench):
     bench.judge()
     rows = {r['row']: r for r in bench.res['against_borrowed']['rows']}
     assert rows['finetune']['name'].endswith('the same settings, another pretraining')
+
+
+def test_a_cached_reference_at_another_step_count_is_kept_aside_not_used(tmp_path):
+    "A reference cached before it trained the kit's step count (500 against 518 at 0.2%) is moved out, not mixed in"
+    from types import SimpleNamespace
+    cache, logs = tmp_path/'reference.json', []
+    done = {'0': dict(steps=500, test_accuracy=70.0), '1': dict(steps=518, test_accuracy=71.0)}
+    cache.write_text(json.dumps(done))
+    quality.Bench._supersede_reference(SimpleNamespace(log=logs.append), cache, done, 0, 518)
+    assert done == {'1': dict(steps=518, test_accuracy=71.0)} and json.loads(cache.read_text()) == done
+    assert json.loads((tmp_path/'reference.superseded.json').read_text()) == [dict(seed=0, steps=500, test_accuracy=70.0)]
+    assert '500 steps' in logs[0] and '518' in logs[0]
