@@ -6,7 +6,7 @@ Docs: https://simclr-nb.github.io/simclr_nb/jobs.html.md"""
 
 # %% ../nbs/09b_jobs.ipynb #c856f85f
 from __future__ import annotations
-import multiprocessing as mp, pickle, queue, traceback
+import multiprocessing as mp, os, pickle, queue, traceback
 from pathlib import Path
 
 import torch
@@ -21,9 +21,9 @@ __all__ = ['JobFolder', 'seed_job', 'JobTraceback', 'run_seed_jobs']
 class JobFolder(RunFolder):
     """The run folder as a job process sees it: stages check and write their checkpoints in `path` as usual, but a
     finished stage's metrics, every `StageEvent` and every log line go to the parent process through `send`, which
-    alone writes `metrics.json`."""
-    def __init__(self, path, cfg, metrics:dict, send):
-        self.path, self.cfg, self.force, self.on_event, self.send = Path(path), cfg, False, None, send
+    alone writes `metrics.json`. A job whose parent is gone (killed) starts no further stage."""
+    def __init__(self, path, cfg, metrics:dict, send, parent:int|None=None):
+        self.path, self.cfg, self.force, self.on_event, self.send, self.parent = Path(path), cfg, False, None, send, parent
         self.metrics, self._sent, self._verified, self.status = dict(metrics), dict(metrics), {}, {}
         self.log = lambda line: send(('log', line))
     def save_metrics(self):
@@ -31,6 +31,10 @@ class JobFolder(RunFolder):
         new = {k: v for k, v in self.metrics.items() if self._sent.get(k) is not v}
         if new: self.send(('metrics', new)); self._sent.update(new)
     def _emit(self, key, status, metrics=None): self.send(('event', key, status, metrics))
+    def run_stage(self, key, fn, describe=''):
+        "`RunFolder.run_stage`, unless the parent process is gone: then this job ends (nobody would record the stage)."
+        if self.parent is not None and os.getppid() != self.parent: raise SystemExit(0)
+        return super().run_stage(key, fn, describe)
 
 # %% ../nbs/09b_jobs.ipynb #747f73c2
 def _pickled(e:BaseException) -> bytes:
@@ -39,11 +43,11 @@ def _pickled(e:BaseException) -> bytes:
         b = pickle.dumps(e); pickle.loads(b); return b
     except Exception: return pickle.dumps(RuntimeError(f"{type(e).__name__}: {e}"))
 
-def seed_job(tasks, messages, cfg, data, splits, out, metrics:dict, stages, device, threads:int):
+def seed_job(tasks, messages, cfg, data, splits, out, metrics:dict, stages, device, threads:int, parent:int|None=None):
     """One job process: the per-seed stages of each (fraction, seed) taken from `tasks` until a `None`, with `threads`
-    threads, in run folder `out` as a `JobFolder` whose messages go to `messages`."""
+    threads, in run folder `out` as a `JobFolder` whose messages go to `messages` (and which stops if `parent` is gone)."""
     torch.set_num_threads(threads)
-    rf = JobFolder(out, cfg, metrics, messages.put)
+    rf = JobFolder(out, cfg, metrics, messages.put, parent)
     with console_progress(False):
         while (group := tasks.get()) is not None:
             messages.put(('begin', group))
@@ -62,7 +66,7 @@ def _group_text(g): return f"{fraction_text(g[0])} labels, seed {g[1]}"
 def run_seed_jobs(cfg, data, rf:RunFolder, splits, groups, stages, device=None, jobs:int=2, poll_s:float=1.0) -> int:
     """Run the per-seed stages of `groups` [(fraction, seed), ...] in `jobs` processes side by side, each with
     `torch.get_num_threads() // jobs` threads (at least 1); returns that number. This process alone writes `rf`'s
-    `metrics.json`, logs and passes on every `StageEvent`. A failing job stops the others and its exception is raised
+    `metrics.json`, logs and passes on every `StageEvent` (the jobs show no progress bars: a line per stage comes through `log`). A failing job stops the others and its exception is raised
     here; the stages finished before are kept, and a new call resumes."""
     from simclr_nb.jobs import seed_job   # the library's function: a spawned process finds it by its module's name
     groups = sorted(groups, key=lambda g: -g[0])
@@ -71,7 +75,7 @@ def run_seed_jobs(cfg, data, rf:RunFolder, splits, groups, stages, device=None, 
     ctx = mp.get_context('spawn')
     tasks, messages = ctx.Queue(), ctx.Queue()
     for g in [*groups, *[None] * jobs]: tasks.put(g)
-    args = (tasks, messages, cfg, data, splits, str(rf.path), rf.metrics, tuple(stages), device, threads)
+    args = (tasks, messages, cfg, data, splits, str(rf.path), rf.metrics, tuple(stages), device, threads, os.getpid())
     procs = [ctx.Process(target=seed_job, args=args, daemon=True, name=f'simclr-nb job {i}') for i in range(jobs)]
     rf.log(f"per-seed stages of {len(groups)} label fraction/seed groups: {jobs} processes side by side, {threads} thread(s) each")
     for p in procs: p.start()
