@@ -211,7 +211,8 @@ def test_torchrun_two_processes_run_the_pipeline(tmp_path):
     assert len(list(tmp_path.rglob('report.md'))) == 1
     m = json.loads((out/'metrics.json').read_text())
     assert m['processes'] == dict(world_size=2, global_bs=dict(pretrain=256, finetune=64, distill=256),
-                                  per_process_bs=dict(pretrain=128, finetune=32, distill=128))
+                                  per_process_bs=dict(pretrain=128, finetune=32, distill=128),
+                                  jobs=1, threads=max(1, (os.cpu_count() or 1) // 2))   # each rank's share of the cores (06b_distributed)
     assert 0 <= m['pretrain']['knn_accuracy'] <= 1
     for k in ('supervised', 'linear', 'finetune', 'distill_self'): assert 0 <= m[f'{k}_10pct_seed0']['accuracy'] <= 1, k
     assert 'Processes: 2' in (out/'report.md').read_text()
