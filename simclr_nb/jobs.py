@@ -66,8 +66,9 @@ def _group_text(g): return f"{fraction_text(g[0])} labels, seed {g[1]}"
 def run_seed_jobs(cfg, data, rf:RunFolder, splits, groups, stages, device=None, jobs:int=2, poll_s:float=1.0) -> int:
     """Run the per-seed stages of `groups` [(fraction, seed), ...] in `jobs` processes side by side, each with
     `torch.get_num_threads() // jobs` threads (at least 1); returns that number. This process alone writes `rf`'s
-    `metrics.json`, logs and passes on every `StageEvent` (the jobs show no progress bars: a line per stage comes through `log`). A failing job stops the others and its exception is raised
-    here; the stages finished before are kept, and a new call resumes."""
+    `metrics.json`, logs and passes on every `StageEvent` (the jobs show no progress bars: a line per stage comes
+    through `log`). A failing job stops the others and its exception is raised here; the stages finished before are
+    kept, and a new call resumes."""
     from simclr_nb.jobs import seed_job   # the library's function: a spawned process finds it by its module's name
     groups = sorted(groups, key=lambda g: -g[0])
     jobs = max(1, min(jobs, len(groups)))
@@ -84,8 +85,9 @@ def run_seed_jobs(cfg, data, rf:RunFolder, splits, groups, stages, device=None, 
         while left:
             try: kind, *m = messages.get(timeout=poll_s)
             except queue.Empty:
-                dead = [p for p in procs if p.exitcode not in (None, 0)]
-                if dead: raise RuntimeError(f"a job process died (exit code {dead[0].exitcode}{': killed, e.g. for lack of memory' if dead[0].exitcode == -9 else ''}) "
+                dead = [p for p in procs if p.exitcode not in (None, 0)]           # killed, or exited on an error
+                if not dead and all(p.exitcode is not None for p in procs): dead = procs   # all ended, groups left
+                if dead: raise RuntimeError(f"a job process ended (exit code {dead[0].exitcode}{': killed, e.g. for lack of memory' if dead[0].exitcode == -9 else ''}) "
                                             f"while running {', '.join(map(_group_text, sorted(running))) or 'a group'}; the stages finished "
                                             f"before are kept in {rf.path}: run again to resume (with fewer jobs if memory ran out)")
                 continue
