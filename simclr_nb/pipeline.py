@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 from fastai.callback.core import Callback, CancelValidException
-from fastai.torch_core import set_seed
+from fastai.torch_core import default_device, set_seed
 from fastcore.basics import patch
 
 from .data import (load_dataset, label_fraction_split, fraction_text, validation_split, LabelSplit, unlabeled_dls, labeled_dls,
@@ -498,12 +498,15 @@ class NoValidation(Callback):
 def finetune_step_count(cfg:PipelineConfig, n_labeled:int, kind:str='finetune') -> int:
     "Optimizer steps of a fine-tuning (`kind='finetune'`) or supervised run: its `_steps`, or more when its `_epochs` passes over `n_labeled` images need more."
     steps, epochs = getattr(cfg, f'{kind}_steps'), getattr(cfg, f'{kind}_epochs')
-    per_pass = max(1, n_labeled // min(cfg.finetune_bs, n_labeled))
-    return max(steps, math.ceil(epochs * per_pass))
+    return max(steps, math.ceil(epochs * _batches_per_pass(n_labeled, cfg.finetune_bs)))
+
+def _batches_per_pass(n_labeled:int, bs:int) -> int:
+    "Full batches in one pass over `n_labeled` images (the batch is at most all of them)."
+    return max(1, n_labeled // min(bs, n_labeled))
 
 def _passes_per_epoch(n_labeled:int, bs:int, min_batches:int=20) -> int:
     "Passes over the labeled images in one fastai epoch, enough for >= `min_batches` full batches."
-    return max(1, math.ceil(min_batches / max(1, n_labeled // min(bs, n_labeled))))
+    return max(1, math.ceil(min_batches / _batches_per_pass(n_labeled, bs)))
 
 def labeled_step_count(cfg:PipelineConfig, n_labeled:int, kind:str='finetune', min_batches:int=20) -> int:
     "Optimizer steps a fine-tuning or supervised stage trains: `finetune_step_count` rounded up to whole fastai epochs (a reference on the same labels gets as many)."
@@ -670,7 +673,7 @@ def check_memory(cfg:PipelineConfig, device=None):
     4 bytes each, x8 for the layers after it) against the device's memory. A lower bound, so only impossible sizes are refused."""
     s = cfg.image_size if cfg.image_size <= 32 else cfg.image_size / 4   # large images: stride-2 stem and max-pool
     need = 2 * max(1, cfg.pretrain_bs // get_world_size()) * max(1, round(64 * cfg.width)) * s * s * 4 * 8   # this process's share
-    d = torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    d = torch.device(device) if device is not None else default_device()   # where the stages run (fastai's choice)
     have = (torch.cuda.get_device_properties(d).total_memory if d.type == 'cuda'
             else os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'))
     if need > have:
@@ -712,7 +715,7 @@ def _check_jobs(jobs, device):
     "A ValueError unless `jobs` is a whole number >= 1, and 1 on a GPU or under a launcher (there the processes already split the work)."
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1: raise ValueError(f"jobs must be a whole number >= 1; got {jobs!r}")
     if jobs == 1: return
-    if (device.type if device is not None else 'cuda' if torch.cuda.is_available() else 'cpu') != 'cpu':
+    if (device if device is not None else default_device()).type != 'cpu':
         raise ValueError(f"jobs={jobs} splits the cores of a CPU between seeds; on {device or 'the GPU'} run one job (jobs=1), or give device='cpu'")
     if get_world_size() > 1: raise ValueError(f"jobs={jobs} under a launcher: its {get_world_size()} processes already split the work; use jobs=1")
 
