@@ -6,7 +6,8 @@ Docs: https://simclr-nb.github.io/simclr_nb/jobs.html.md"""
 
 # %% ../nbs/09b_jobs.ipynb #c856f85f
 from __future__ import annotations
-import multiprocessing as mp, os, pickle, queue, traceback
+import contextlib, multiprocessing as mp, os, pickle, traceback
+from multiprocessing.connection import wait
 from pathlib import Path
 
 import torch
@@ -43,18 +44,23 @@ def _pickled(e:BaseException) -> bytes:
         b = pickle.dumps(e); pickle.loads(b); return b
     except Exception: return pickle.dumps(RuntimeError(f"{type(e).__name__}: {e}"))
 
-def seed_job(tasks, messages, cfg, data, splits, out, metrics:dict, stages, device, threads:int, parent:int|None=None):
-    """One job process: the per-seed stages of each (fraction, seed) taken from `tasks` until a `None`, with `threads`
-    threads, in run folder `out` as a `JobFolder` whose messages go to `messages` (and which stops if `parent` is gone)."""
+def seed_job(conn, cfg, data, splits, out, metrics:dict, stages, device, threads:int, parent:int|None=None):
+    """One job process: asks the parent for a (fraction, seed) group over `conn` (its end of a pipe), runs the group's
+    per-seed stages with `threads` threads in run folder `out` as a `JobFolder` whose messages go to `conn`, and asks
+    again, until the answer is `None`. It also ends when the pipe breaks or `parent` is gone: nobody would record a stage."""
     torch.set_num_threads(threads)
-    rf = JobFolder(out, cfg, metrics, messages.put, parent)
-    with console_progress(False):
-        while (group := tasks.get()) is not None:
-            messages.put(('begin', group))
-            try: _seed_stages(cfg, data, rf, splits, *group, stages, device)
-            except Exception as e:
-                messages.put(('error', group, _pickled(e), traceback.format_exc())); return
-            messages.put(('done', group))
+    rf = JobFolder(out, cfg, metrics, conn.send, parent)
+    try:
+        with console_progress(False):
+            while True:
+                conn.send(('ready',))
+                if (group := conn.recv()) is None: return
+                try: _seed_stages(cfg, data, rf, splits, *group, stages, device)
+                except Exception as e:
+                    conn.send(('error', group, _pickled(e), traceback.format_exc())); return
+                conn.send(('done', group))
+    except (EOFError, BrokenPipeError): return
+
 
 # %% ../nbs/09b_jobs.ipynb #43448f50
 class JobTraceback(Exception):
@@ -62,6 +68,47 @@ class JobTraceback(Exception):
     def __str__(self): return '\n' + self.args[0]
 
 def _group_text(g): return f"{fraction_text(g[0])} labels, seed {g[1]}"
+
+def _ended(p, group, rf) -> RuntimeError:
+    "The error for job process `p`, whose pipe closed while it ran `group` (or when no job was left to run the groups)."
+    p.join(timeout=10)
+    code = p.exitcode
+    why = f"exit code {code}{': killed, e.g. for lack of memory' if code == -9 else ''}" if code is not None else 'its pipe closed'
+    return RuntimeError(f"a job process ended ({why}) while running {_group_text(group) if group else 'the last groups'}; the "
+                        f"stages finished before are kept in {rf.path}: run again to resume (with fewer jobs if memory ran out)")
+
+def _serve(rf:RunFolder, procs, conns, groups, poll_s:float=1.0):
+    """Hand `groups` to the job processes `procs` as each asks over its pipe in `conns`, and record their messages in `rf`
+    until every group is done. A job's pipe closes when it ends, even in the middle of a message: that raises at once."""
+    todo, running, left = list(groups), {}, len(groups)
+    live = dict(zip(conns, range(len(procs))))
+    while left:
+        if not live: raise _ended(procs[-1], None, rf)
+        ready = wait(list(live), timeout=poll_s)
+        if not ready:   # no message: a job that ended but whose pipe stays open (a process it started holds it) ends too
+            ready = [c for c, i in live.items() if procs[i].exitcode is not None and not c.poll(0)]
+        for c in ready:
+            i = live[c]
+            try: kind, *m = c.recv()
+            except (EOFError, OSError):   # the job is gone; OSError: it went in the middle of a message
+                del live[c]
+                if i in running: raise _ended(procs[i], running[i], rf)
+                continue
+            if kind == 'ready':
+                running[i] = todo.pop(0) if todo else None
+                if running[i] is None: del running[i]
+                with contextlib.suppress(BrokenPipeError): c.send(running.get(i))
+            elif kind == 'metrics':
+                rf.metrics.update(m[0]); rf.save_metrics()
+                for k in m[0]: rf._verified.pop(k, None)
+            elif kind == 'event': rf._emit(*m)
+            elif kind == 'log': rf.log(m[0])
+            elif kind == 'done': running.pop(i, None); left -= 1
+            elif kind == 'error':
+                group, exc, tb = m
+                try: e = pickle.loads(exc)
+                except Exception: e = RuntimeError(f"{_group_text(group)} failed in its job process")
+                raise e from JobTraceback(tb)
 
 def run_seed_jobs(cfg, data, rf:RunFolder, splits, groups, stages, device=None, jobs:int=2, poll_s:float=1.0) -> int:
     """Run the per-seed stages of `groups` [(fraction, seed), ...] in `jobs` processes side by side, each with
@@ -74,37 +121,18 @@ def run_seed_jobs(cfg, data, rf:RunFolder, splits, groups, stages, device=None, 
     jobs = max(1, min(jobs, len(groups)))
     threads = max(1, torch.get_num_threads() // jobs)
     ctx = mp.get_context('spawn')
-    tasks, messages = ctx.Queue(), ctx.Queue()
-    for g in [*groups, *[None] * jobs]: tasks.put(g)
-    args = (tasks, messages, cfg, data, splits, str(rf.path), rf.metrics, tuple(stages), device, threads, os.getpid())
-    procs = [ctx.Process(target=seed_job, args=args, daemon=True, name=f'simclr-nb job {i}') for i in range(jobs)]
+    pipes = [ctx.Pipe() for _ in range(jobs)]
+    args = (cfg, data, splits, str(rf.path), rf.metrics, tuple(stages), device, threads, os.getpid())
+    procs = [ctx.Process(target=seed_job, args=(theirs, *args), daemon=True, name=f'simclr-nb job {i}')
+             for i, (_, theirs) in enumerate(pipes)]
     rf.log(f"per-seed stages of {len(groups)} label fraction/seed groups: {jobs} processes side by side, {threads} thread(s) each")
-    for p in procs: p.start()
-    running, left = set(), len(groups)
     try:
-        while left:
-            try: kind, *m = messages.get(timeout=poll_s)
-            except queue.Empty:
-                dead = [p for p in procs if p.exitcode not in (None, 0)]           # killed, or exited on an error
-                if not dead and all(p.exitcode is not None for p in procs): dead = procs   # all ended, groups left
-                if dead: raise RuntimeError(f"a job process ended (exit code {dead[0].exitcode}{': killed, e.g. for lack of memory' if dead[0].exitcode == -9 else ''}) "
-                                            f"while running {', '.join(map(_group_text, sorted(running))) or 'a group'}; the stages finished "
-                                            f"before are kept in {rf.path}: run again to resume (with fewer jobs if memory ran out)")
-                continue
-            if kind == 'metrics':
-                rf.metrics.update(m[0]); rf.save_metrics()
-                for k in m[0]: rf._verified.pop(k, None)
-            elif kind == 'event': rf._emit(*m)
-            elif kind == 'log': rf.log(m[0])
-            elif kind == 'begin': running.add(tuple(m[0]))
-            elif kind == 'done': running.discard(tuple(m[0])); left -= 1
-            elif kind == 'error':
-                group, exc, tb = m
-                try: e = pickle.loads(exc)
-                except Exception: e = RuntimeError(f"{_group_text(group)} failed in its job process")
-                raise e from JobTraceback(tb)
+        for p, (_, theirs) in zip(procs, pipes):
+            p.start(); theirs.close()   # the job now holds the only copy of its end: its pipe closes when it ends
+        _serve(rf, procs, [mine for mine, _ in pipes], groups, poll_s)
     finally:
         for p in procs:
             if p.is_alive(): p.terminate()
         for p in procs: p.join()
+        for mine, theirs in pipes: mine.close(); theirs.close()
     return threads
