@@ -29,7 +29,7 @@ __all__ = ['RENAMED_KEYS', 'SPEED_FIELDS', 'STAGES', 'REPORT_KEYS', 'PRETRAIN_FI
            'load_pretrained', 'Splits', 'make_splits', 'NoValidation', 'finetune_step_count', 'labeled_step_count',
            'pretrain_views', 'finetune_stage', 'supervised_stage_learner', 'supervised_stage', 'linear_stage',
            'load_classifier', 'distill_stage', 'QuietEpochs', 'console_progress', 'check_device', 'check_memory',
-           'check_data', 'PipelineResult', 'run_pipeline']
+           'check_data', 'PipelineResult', 'run_pipeline', 'tiny_config', 'tiny_digits']
 
 # %% ../nbs/09_pipeline.ipynb #a7303310
 @dataclass
@@ -792,6 +792,22 @@ def _run_pipeline(cfg, out, force, device, stages, log, data, on_event, jobs=1) 
                                    jobs=jobs, threads=threads)
     table, found = write_report(cfg, rf, data, device)
     return PipelineResult(rf.path, rf.metrics, rf.status, table, found)
+
+# %% ../nbs/09_pipeline.ipynb #d2e8b3a5
+from .data import ImageData
+
+def tiny_config(**changes) -> PipelineConfig:
+    """The smallest run that goes through every stage: 8 px, a ResNet-18 of width 1/8 (students 1/16), one pretraining
+    and one distillation epoch, two fine-tuning and supervised steps, two seeds, 20% of the images for validation.
+    `changes` are `PipelineConfig` fields."""
+    return PipelineConfig(**{**dict(image_size=8, width=0.125, pretrain_epochs=1, pretrain_bs=32, finetune_steps=2, finetune_bs=16,
+                                    supervised_steps=2, distill_epochs=1, distill_bs=32, student_width=0.0625, seeds=(0, 1),
+                                    valid_fraction=0.2), **changes})
+
+def tiny_digits(n_train:int=60, n_test:int=30) -> ImageData:
+    "The first `n_train` training and `n_test` test images of the embedded digits: `tiny_config`'s data."
+    d = load_dataset('digits')
+    return ImageData('digits', d.train_x[:n_train], d.train_y[:n_train], d.test_x[:n_test], d.test_y[:n_test], d.classes)
 
 # %% ../nbs/09_pipeline.ipynb #78bf93e2
 _REPORT_NAMES = ('markdown_table', 'seed_values', 'summarize', 'results_table', 'common_seed_verdict', 'claims', 'write_report',
