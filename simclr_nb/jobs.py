@@ -24,9 +24,8 @@ class JobFolder(RunFolder):
     finished stage's metrics, every `StageEvent` and every log line go to the parent process through `send`, which
     alone writes `metrics.json`. A job whose parent is gone (killed) starts no further stage."""
     def __init__(self, path, cfg, metrics:dict, send, parent:int|None=None):
-        self.path, self.cfg, self.force, self.on_event, self.send, self.parent = Path(path), cfg, False, None, send, parent
-        self.metrics, self._sent, self._verified, self.status = dict(metrics), dict(metrics), {}, {}
-        self.log = lambda line: send(('log', line))
+        self._attach(path, cfg, False, lambda line: send(('log', line)), None)
+        self.metrics, self._sent, self.send, self.parent = dict(metrics), dict(metrics), send, parent
     def save_metrics(self):
         "Send the parent the stages whose metrics it has not had yet."
         new = {k: v for k, v in self.metrics.items() if self._sent.get(k) is not v}

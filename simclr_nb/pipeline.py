@@ -277,8 +277,7 @@ class RunFolder:
     checkpoints load, resumes stopped ones, and reports each as a `StageEvent`. Everything is read and checked before
     anything is written; `force` moves only the stages of `stages` (and those built on them) to `previous-*`."""
     def __init__(self, out, cfg:PipelineConfig, force:bool=False, log=print, on_event=None, stages=None):
-        self.path, self.cfg, self.force, self.log, self.on_event = Path(out), cfg, force, log, on_event
-        self._verified, self.status = {}, {}
+        self._attach(out, cfg, force, log, on_event)
         cfg_file, mf = self.path/'config.json', self.path/'metrics.json'
         if self.path.exists() and not self.path.is_dir(): raise ValueError(f"{self.path} is a file, not a run folder: choose another --out")
         old = read_json(cfg_file, 'run configuration') if cfg_file.exists() else None
@@ -290,6 +289,11 @@ class RunFolder:
         if move: self._archive(move)
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_json(cfg_file, cfg.to_dict())
+
+    def _attach(self, out, cfg, force, log, on_event):
+        "The attributes every view of the folder has: this process's, or a job's (`JobFolder`, which plans and writes nothing)."
+        self.path, self.cfg, self.force, self.log, self.on_event = Path(out), cfg, force, log, on_event
+        self._verified, self.status = {}, {}
 
     def ckpt(self, key): return self.path/f'{key}.pth'
     def state_dir(self, key):
