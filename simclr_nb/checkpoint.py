@@ -6,7 +6,7 @@ Docs: https://simclr-nb.github.io/simclr_nb/checkpoint.html.md"""
 
 # %% ../nbs/06a_checkpoint.ipynb #82c4053f
 from __future__ import annotations
-import contextlib, json, os, pickle, random, re, signal, tempfile, threading, time, warnings
+import contextlib, json, os, pickle, random, re, signal, socket, tempfile, threading, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,13 +16,16 @@ from fastcore.foundation import L
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['TRAINING_KEYS', 'atomic_write', 'atomic_save', 'atomic_write_json', 'CheckpointError', 'safe_load', 'load_weights',
-           'checkpoint_files', 'last_checkpoint', 'load_training_checkpoint', 'latest_checkpoint', 'CheckpointCallback',
-           'SkipDoneEpochs', 'restore_callbacks', 'RestoringLearner', 'NonFiniteLoss', 'StopOnNonFinite',
-           'StopBetweenSteps', 'resume_callbacks', 'fit_resumable']
+__all__ = ['TRAINING_KEYS', 'atomic_write', 'atomic_save', 'atomic_write_json', 'stale_temp_files', 'remove_stale_temp_files',
+           'CheckpointError', 'safe_load', 'load_weights', 'checkpoint_files', 'last_checkpoint',
+           'load_training_checkpoint', 'latest_checkpoint', 'CheckpointCallback', 'SkipDoneEpochs', 'restore_callbacks',
+           'RestoringLearner', 'NonFiniteLoss', 'StopOnNonFinite', 'StopBetweenSteps', 'resume_callbacks',
+           'fit_resumable']
 
 # %% ../nbs/06a_checkpoint.ipynb #fda35028
 _UMASK = os.umask(0); os.umask(_UMASK)   # mkstemp makes 0600 files; give them the permissions open() would
+_HOST = re.sub(r'[^A-Za-z0-9-]', '_', socket.gethostname().split('.')[0]) or 'host'
+def _temp_prefix(path:Path) -> str: return f'.{path.name}.{_HOST}.{os.getpid()}.'   # who writes it: see `stale_temp_files`
 
 def atomic_write(path, data) -> Path:
     """Write `data` (str, bytes, or a function writing to a binary file) to `path` atomically: a temporary file in the
@@ -30,7 +33,7 @@ def atomic_write(path, data) -> Path:
     new one, never a truncated one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
             if callable(data): data(f)
@@ -52,6 +55,33 @@ def atomic_save(obj, path) -> Path:
 def atomic_write_json(path, obj) -> Path:
     "`obj` as indented JSON through `atomic_write`."
     return atomic_write(path, json.dumps(obj, indent=2))
+
+# %% ../nbs/06a_checkpoint.ipynb #a5b2d8f3
+_TEMP_RE = re.compile(r'^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp$')
+
+def _pid_alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass    # alive, another user's
+    return True
+
+def stale_temp_files(folder) -> list[Path]:
+    """The temporary files of `atomic_write` under `folder` (at any depth) whose writing process, on this machine, no
+    longer runs: it was killed before it could rename or remove them, and nobody will finish them. Files of live
+    processes and of other machines (a shared file system) are never listed."""
+    found = []
+    for p in Path(folder).rglob('.*.tmp'):
+        m = _TEMP_RE.match(p.name)
+        if m and m['host'] == _HOST and not _pid_alive(int(m['pid'])): found.append(p)
+    return sorted(found)
+
+def remove_stale_temp_files(folder) -> tuple[int, int]:
+    "Delete `stale_temp_files(folder)`; returns how many files and bytes were freed."
+    n = size = 0
+    for p in stale_temp_files(folder):
+        with contextlib.suppress(FileNotFoundError):
+            s = p.stat().st_size; p.unlink(); n, size = n + 1, size + s
+    return n, size
 
 # %% ../nbs/06a_checkpoint.ipynb #218f6f43
 class CheckpointError(ValueError):

@@ -19,7 +19,7 @@ from .data import (load_dataset, label_fraction_split, fraction_text, validation
                             KNOWN_DATASETS)
 from .models import (simclrv2_resnet, ProjectionHead, ContrastiveNet, FineTuneNet, ClassifierNet, build_encoder,
                               save_checkpoint, load_checkpoint, count_parameters, CHECKPOINT_FORMAT)
-from .checkpoint import atomic_write, atomic_write_json, fit_resumable, load_weights, safe_load
+from .checkpoint import atomic_write, atomic_write_json, fit_resumable, load_weights, remove_stale_temp_files, safe_load
 from .losses import NT_XENT_TEMPERATURE
 
 # %% auto #0
@@ -288,6 +288,8 @@ class RunFolder:
         _check_writable(self.path)
         if move: self._archive(move)
         self.path.mkdir(parents=True, exist_ok=True)
+        n, size = remove_stale_temp_files(self.path)
+        if n: log(f"removed {n} unfinished temporary file(s), {size / 2**20:.1f} MiB, left by killed processes")
         atomic_write_json(cfg_file, cfg.to_dict())
 
     def _attach(self, out, cfg, force, log, on_event):
