@@ -494,12 +494,14 @@ class Bench:
     def fine_tuned_row(self, f):
         """The fine-tuned row (head layer 1, 0 or 2) a target at fraction f reads, and how it was chosen: the highest mean
         validation accuracy over the seeds. A JSON written before validation accuracies were kept per row falls back on
-        the highest test mean, and says so."""
+        the row of the run's own `ft_layer` setting (fixed before any test accuracy was seen), never the best on the test set."""
         tag, rows = fraction_tag(f), [m for m in ("finetune", "finetune_l0", "finetune_l2") if self._values(self.res["accuracy_percent"], m, f)]
         if len(rows) < 2: return (rows or ["finetune"])[0], "the only fine-tuned row"
         val = self.res.get("valid_accuracy_percent", {})
         if all(tag in val.get(m, {}) for m in rows): return max(rows, key=lambda m: val[m][tag]["mean"]), "row chosen on validation accuracy (mean over the seeds)"
-        return max(rows, key=lambda m: self.res["accuracy_percent"][m][tag]["mean"]), "row chosen on the test mean: this run kept no validation accuracy per row"
+        own = {0: "finetune_l0", 1: "finetune", 2: "finetune_l2"}.get(self.res.get("config", {}).get("ft_layer", 1), "finetune")
+        if own not in rows: own = rows[0]
+        return own, "no validation accuracy per row in this run: the row of its ft_layer setting, not one chosen on the test set"
 
     def against_borrowed(self) -> dict:
         "This run's rows against the same rows of the run it borrows from (`choices_from`): the same seeds, splits and settings, another pretraining."

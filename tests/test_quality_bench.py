@@ -61,10 +61,17 @@ def test_fine_tuned_row_of_a_target_is_chosen_on_validation_not_test(bench):
     t = next(t for t in bench.res['targets'] if t['target'] == 'finetune_over_supervised' and t['fraction'] == 0.002)
     assert t['row'] == 'finetune_l2' and t['name'].startswith('fine-tuned (finetune_l2)') and t['row_chosen_by'].startswith('row chosen on validation')
     assert t['difference'] == pytest.approx(0.09, abs=1e-6) and not t['met']   # 10, 9, 8 points: missed (layer 1's 11, 10, 9 would meet it)
-    # a JSON without validation values per row (written before they were kept) falls back on the test mean, and says so
+    # a JSON without validation values per row (written before they were kept) reads the row of the run's own ft_layer,
+    # even where another row has the higher test mean, and says so
     del bench.res['valid_accuracy_percent']
+    bench.res['accuracy_percent']['finetune_l2']['0.2pct']['mean'] = 85.0
+    assert bench.res['config']['ft_layer'] == 1
     row, how = bench.fine_tuned_row(0.002)
-    assert row == 'finetune' and how.startswith('row chosen on the test mean')
+    assert row == 'finetune' and 'the row of its ft_layer setting, not one chosen on the test set' in how
+    bench.res['config']['ft_layer'] = 2
+    assert bench.fine_tuned_row(0.002)[0] == 'finetune_l2'
+    bench.res['config']['ft_layer'] = 0                      # no layer-0 row: the first there is, still not the test's best
+    assert bench.fine_tuned_row(0.002)[0] == 'finetune'
 
 def test_finetuned_vs_linear_target_reads_the_row_chosen_on_validation(bench):
     "Layer 0 has the higher validation mean, layer 1 the higher test mean: 'fine-tuned >= linear' reads layer 0 and misses"
