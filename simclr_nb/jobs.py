@@ -84,8 +84,11 @@ def _serve(rf:RunFolder, procs, conns, groups, poll_s:float=1.0):
     while left:
         if not live: raise _ended(procs[-1], None, rf)
         ready = wait(list(live), timeout=poll_s)
-        if not ready:   # no message: a job that ended but whose pipe stays open (a process it started holds it) ends too
-            ready = [c for c, i in live.items() if procs[i].exitcode is not None and not c.poll(0)]
+        if not ready:   # no message for poll_s: a job that ended while a process it started keeps its pipe open ends too
+            for c, i in list(live.items()):
+                if procs[i].exitcode is not None and not c.poll(0):
+                    del live[c]
+                    if i in running: raise _ended(procs[i], running[i], rf)
         for c in ready:
             i = live[c]
             try: kind, *m = c.recv()
