@@ -6,7 +6,7 @@ Docs: https://simclr-nb.github.io/simclr_nb/jobs.html.md"""
 
 # %% ../nbs/09b_jobs.ipynb #c856f85f
 from __future__ import annotations
-import contextlib, multiprocessing as mp, os, pickle, traceback
+import contextlib, ctypes, multiprocessing as mp, os, pickle, signal, sys, traceback
 from multiprocessing.connection import wait
 from pathlib import Path
 
@@ -43,10 +43,20 @@ def _pickled(e:BaseException) -> bytes:
         b = pickle.dumps(e); pickle.loads(b); return b
     except Exception: return pickle.dumps(RuntimeError(f"{type(e).__name__}: {e}"))
 
+def _end_with_parent(parent:int|None):
+    """On Linux, have the kernel send this process SIGTERM when the process that started it dies: a parent killed outright
+    (SIGKILL) cannot stop its jobs, and a job in a long stage would train on, unrecorded, beside the run started next.
+    Elsewhere `JobFolder.run_stage`'s check of the parent is what stops an orphaned job, at its next stage."""
+    if sys.platform.startswith('linux'):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1 = PR_SET_PDEATHSIG
+    if parent is not None and os.getppid() != parent: raise SystemExit(0)   # it died before the call
+
 def seed_job(conn, cfg, data, splits, out, metrics:dict, stages, device, threads:int, parent:int|None=None):
     """One job process: asks the parent for a (fraction, seed) group over `conn` (its end of a pipe), runs the group's
     per-seed stages with `threads` threads in run folder `out` as a `JobFolder` whose messages go to `conn`, and asks
     again, until the answer is `None`. It also ends when the pipe breaks or `parent` is gone: nobody would record a stage."""
+    _end_with_parent(parent)
     torch.set_num_threads(threads)
     rf = JobFolder(out, cfg, metrics, conn.send, parent)
     try:
@@ -58,7 +68,7 @@ def seed_job(conn, cfg, data, splits, out, metrics:dict, stages, device, threads
                 except Exception as e:
                     conn.send(('error', group, _pickled(e), traceback.format_exc())); return
                 conn.send(('done', group))
-    except (EOFError, BrokenPipeError): return
+    except (EOFError, ConnectionError): return   # the parent is gone (its end of the pipe closed or reset)
 
 
 # %% ../nbs/09b_jobs.ipynb #43448f50
