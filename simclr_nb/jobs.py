@@ -107,9 +107,9 @@ def _serve(rf:RunFolder, procs, conns, groups, poll_s:float=1.0):
                 if i in running: raise _ended(procs[i], running[i], rf)
                 continue
             if kind == 'ready':
-                running[i] = todo.pop(0) if todo else None
-                if running[i] is None: del running[i]
-                with contextlib.suppress(BrokenPipeError): c.send(running.get(i))
+                group = todo.pop(0) if todo else None
+                if group is not None: running[i] = group
+                with contextlib.suppress(ConnectionError): c.send(group)   # a job gone since it asked: its pipe's end says so next
             elif kind == 'metrics':
                 rf.metrics.update(m[0]); rf.save_metrics()
                 for k in m[0]: rf._verified.pop(k, None)
