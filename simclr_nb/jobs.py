@@ -19,6 +19,10 @@ from .data import fraction_text
 __all__ = ['JobFolder', 'seed_job', 'JobTraceback', 'run_seed_jobs']
 
 # %% ../nbs/09b_jobs.ipynb #5aa5db6e
+def _exit_if_orphaned(parent:int|None):
+    "End this job process if `parent`, the process that started it, is gone: nobody would record what it trains."
+    if parent is not None and os.getppid() != parent: raise SystemExit(0)
+
 class JobFolder(RunFolder):
     """The run folder as a job process sees it: stages check and write their checkpoints in `path` as usual, but a
     finished stage's metrics, every `StageEvent` and every log line go to the parent process through `send`, which
@@ -33,7 +37,7 @@ class JobFolder(RunFolder):
     def _emit(self, key, status, metrics=None): self.send(('event', key, status, metrics))
     def run_stage(self, key, fn, describe=''):
         "`RunFolder.run_stage`, unless the parent process is gone: then this job ends (nobody would record the stage)."
-        if self.parent is not None and os.getppid() != self.parent: raise SystemExit(0)
+        _exit_if_orphaned(self.parent)
         return super().run_stage(key, fn, describe)
 
 # %% ../nbs/09b_jobs.ipynb #747f73c2
@@ -50,7 +54,7 @@ def _end_with_parent(parent:int|None):
     if sys.platform.startswith('linux'):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1 = PR_SET_PDEATHSIG
-    if parent is not None and os.getppid() != parent: raise SystemExit(0)   # it died before the call
+    _exit_if_orphaned(parent)   # it died before the call
 
 def seed_job(conn, cfg, data, splits, out, metrics:dict, stages, device, threads:int, parent:int|None=None):
     """One job process: asks the parent for a (fraction, seed) group over `conn` (its end of a pipe), runs the group's
