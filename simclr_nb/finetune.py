@@ -12,7 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastai.learner import Learner
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, TrainEvalCallback
+from fastai.callback.training import bn_types
 from fastai.callback.schedule import combined_cos
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
@@ -24,8 +25,8 @@ from .precision import precision_callbacks
 from .distributed import global_batch_size
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'SCHEDULES', 'paper_finetune_epochs', 'LARSExclude', 'one_cycle_scheds', 'finetune_learner',
-           'supervised_learner', 'LinearEval', 'linear_eval', 'probe_init_classifier']
+__all__ = ['OPTIMIZERS', 'SCHEDULES', 'BN_MODES', 'paper_finetune_epochs', 'LARSExclude', 'FreezeBNStats', 'one_cycle_scheds',
+           'finetune_learner', 'supervised_learner', 'LinearEval', 'linear_eval', 'probe_init_classifier']
 
 # %% ../nbs/07_finetune.ipynb #c6fd3f0a
 def paper_finetune_epochs(fraction: float,      # labeled fraction of the training set, in (0, 1]
@@ -56,6 +57,17 @@ class LARSExclude(Callback):
 # %% ../nbs/07_finetune.ipynb #7e1f33af
 OPTIMIZERS = ('lars', 'adam')
 SCHEDULES = ('cosine', 'one_cycle', 'constant')
+BN_MODES = ('train', 'frozen')
+
+class FreezeBNStats(Callback):
+    """Keep every batch-norm layer in eval mode while training: the pretrained running statistics normalise each batch and
+    stay as they are, while the layers' scale and shift still train. (fastai's `BnFreeze` does this only for layers whose
+    parameters are frozen; fine-tuning trains them all.)"""
+    run_after = TrainEvalCallback   # which puts the whole model in training mode before every training epoch
+    def before_train(self):
+        for m in self.learn.model.modules():
+            if isinstance(m, bn_types + (nn.SyncBatchNorm,)): m.eval()
+
 
 def one_cycle_scheds(lr):
     "fastai's `fit_one_cycle` schedules for a peak `lr`: warm up over 25% from lr/25, cosine down to lr/1e5; momentum 0.95 -> 0.85 -> 0.95."
@@ -71,6 +83,7 @@ def finetune_learner(dls,                       # `labeled_dls`: train (x, y) on
                      schedule: str = 'cosine',  # 'cosine': no warm-up, cosine to 0 (official); 'one_cycle' (fastai); 'constant'; attached: a plain `fit` follows it
                      opt: str = 'lars',         # 'lars' (official) or 'adam' (fastai's Adam with decoupled weight decay, i.e. AdamW)
                      exclude_classifier: bool = True, # keep the new classifier out of LARS adaptation/decay (official)
+                     bn: str = 'train',         # 'train': batch statistics, running averages updated (official); 'frozen': the pretrained statistics kept (`FreezeBNStats`)
                      train_tfm=None,            # training augmentation on the uint8 batch; default `CropFlip(size)` (official crop+flip)
                      precision: str = 'fp32',   # 'fp32', 'bf16', 'fp16' or 'auto' (`simclr_nb.precision`)
                      cbs=None,                  # more fastai callbacks
@@ -79,11 +92,13 @@ def finetune_learner(dls,                       # `labeled_dls`: train (x, y) on
     "A fastai `Learner` fine-tuning the whole network with cross-entropy, crop+flip, LARS, no weight decay (SimCLRv2)."
     if schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {schedule!r}")
     if opt not in OPTIMIZERS: raise ValueError(f"opt must be one of {', '.join(OPTIMIZERS)}; got {opt!r}")
+    if bn not in BN_MODES: raise ValueError(f"bn must be one of {', '.join(BN_MODES)}; got {bn!r}")
     if lr is None: lr = scale_lr(base_lr, global_batch_size(dls.train), lr_scaling) if opt == 'lars' else base_lr
     train_tfm = CropFlip(size) if train_tfm is None else train_tfm
     cbs = ([AugmentBatch(train_tfm, valid_size=size)] + ([LARSExclude()] if exclude_classifier and opt == 'lars' else [])
            + precision_callbacks(precision, getattr(dls, 'device', None)) + list(cbs or []))
     if schedule == 'cosine': cbs.append(WarmupCosine(0.))
+    if bn == 'frozen': cbs.append(FreezeBNStats())
     if schedule == 'one_cycle': cbs.append(PeakScheduler(one_cycle_scheds))
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=LARS if opt == 'lars' else Adam, lr=lr, wd=wd,
                    metrics=accuracy, cbs=cbs, **kwargs)

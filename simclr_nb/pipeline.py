@@ -71,6 +71,8 @@ class PipelineConfig:
     ft_augment: str = 'flip'            # 'none', 'flip', 'translate' or 'crop'; flip chosen on validation (Fashion-MNIST, against translate; digits: 13_recipe) where the paper's crop+flip is made for 224 px
     crop_min_area: float = 0.5          # smallest crop area when an augmentation is 'crop' (paper: 0.08 at 224 px)
     ft_head_init: str = 'zero'          # the classifier starts at 'zero' (paper) or from a linear 'probe' on the frozen features (LP-FT, Kumar et al. 2022)
+    ft_schedule: str = 'cosine'         # 'cosine' from the peak, no warm-up (official), fastai's 'one_cycle' (warm-up over 25%) or 'constant'
+    ft_bn: str = 'train'                # batch norm while fine-tuning: 'train' (batch statistics, official) or 'frozen' (the pretrained statistics kept)
     baselines: bool = True              # train the supervised-from-scratch and linear-evaluation baselines (--no-baselines: skip them)
     # the supervised-from-scratch baseline: trained the strong supervised way, not with the fine-tuning recipe
     supervised_lr: float = 1e-2         # peak rate of fastai's Adam (AdamW), one-cycle; chosen on validation (Fashion-MNIST, 0.2%, 1% and 10%, against 1e-3, 3e-3 and 3e-2)
@@ -197,6 +199,9 @@ def _check_training(cfg):
         if not 0 < getattr(cfg, k) <= 1: raise ValueError(f"{k} must be in (0, 1]; got {getattr(cfg, k)}")
     if cfg.distill_init not in ('random', 'pretrained'): raise ValueError(f"distill_init must be 'random' or 'pretrained'; got {cfg.distill_init!r}")
     if cfg.ft_head_init not in ('zero', 'probe'): raise ValueError(f"ft_head_init must be 'zero' or 'probe'; got {cfg.ft_head_init!r}")
+    from simclr_nb.finetune import SCHEDULES, BN_MODES
+    if cfg.ft_schedule not in SCHEDULES: raise ValueError(f"ft_schedule must be one of {', '.join(SCHEDULES)}; got {cfg.ft_schedule!r}")
+    if cfg.ft_bn not in BN_MODES: raise ValueError(f"ft_bn must be one of {', '.join(BN_MODES)}; got {cfg.ft_bn!r}")
     if not 0 <= cfg.distill_alpha <= 1: raise ValueError(f"distill_alpha must be in [0, 1]; got {cfg.distill_alpha}")
     if cfg.temperature <= 0 or cfg.tau_self <= 0 or cfg.tau_small <= 0: raise ValueError("temperatures must be > 0")
 
@@ -552,8 +557,8 @@ def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key
         probe_init_classifier(model, data.train_x[split.labeled], data.train_y[split.labeled], size=cfg.image_size, device=device)
     dls, epochs = _labeled_schedule(data, split, cfg, device)
     precision = resolve_precision(cfg.precision, dls.device)
-    learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_base_lr, train_tfm=_augment(cfg, 'ft'), precision=precision,
-                             cbs=_compile_cbs(cfg))
+    learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_base_lr, schedule=cfg.ft_schedule, bn=cfg.ft_bn,
+                             train_tfm=_augment(cfg, 'ft'), precision=precision, cbs=_compile_cbs(cfg))
     with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=NoValidation(), every_s=cfg.checkpoint_every_s)
     save_checkpoint(rf.ckpt(key), model, spec=pre.spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
                     n_classes=data.n_classes, image_size=cfg.image_size, stage='finetune', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
