@@ -24,6 +24,9 @@ image is 8 x 8 pixels). Judged like the pretraining study, against its own base 
 validation accuracy.
 `--digits-crop` asks the crop question of the demo's digits at 8 px (where the paper's smallest crop, 8% of the
 image, is about 2 x 2 pixels), with the demo's settings, three pretrainings per arm.
+`--digits-finetune` asks the fine-tuning questions of `quality.py --preset cpu_ft_recipe` (the schedule: the official cosine
+against fastai's one-cycle; batch norm: each batch's statistics against the pretrained ones kept) of the demo's digits:
+one pretraining with the demo's settings, then every arm at 1% and 10% over the demo's three seeds and label splits.
 `--digits-colour` repeats the colour-strength comparison (1.0 against 0.5) on the demo's digits with the demo's
 settings, three pretrainings per arm: a default that changes for Fashion-MNIST is checked on the data it also serves.
 
@@ -43,7 +46,8 @@ from precision_accuracy import subset          # the same Fashion-MNIST subset a
 from simclr_nb.checkpoint import atomic_write_json
 from simclr_nb.data import load_dataset
 from simclr_nb.evaluate import spread, verdict
-from simclr_nb.pipeline import PipelineConfig, run_pipeline, share_stages, stage_key
+from simclr_nb.pipeline import PipelineConfig, run_pipeline, share_stages, stage_key, fraction_tag
+from simclr_nb.checkpoint import NonFiniteLoss
 
 ROOT = Path(__file__).resolve().parent.parent
 FRACTION = 0.1
@@ -67,7 +71,12 @@ CROP_ARMS = {f'crop_{a}': dict(pretrain_crop_min_area=a) for a in (0.2, 0.35, 0.
 CPU_PRETRAIN_ARMS = {'base': {}, 'tau_0.2': dict(temperature=0.2), **CROP_ARMS}
 DIGITS_COLOUR_ARMS = {'base': {}, 'color_1.0': dict(color_strength=1.0)}   # is the Fashion-MNIST colour choice right for digits?
 DIGITS_CROP_ARMS = {'base': {}, **CROP_ARMS}
-MAIN_MEASURE = {'distill': 'student', 'pretrain': 'finetune', 'pretrain_cpu': 'finetune', 'digits_colour': 'finetune', 'digits_crop': 'finetune'}   # each study: what its arms are chosen on (validation)
+# the demo's fine-tuning with one setting changed (one pretraining serves every arm): the schedule and the batch norms, whose
+# Fashion-MNIST probes are quality.py's cpu_ft_recipe; at the demo's label fractions, one study each
+DIGITS_FT_ARMS = {'base': {}, 'one_cycle': dict(ft_schedule='one_cycle'), 'bn_frozen': dict(ft_bn='frozen')}
+DIGITS_FT_FRACTIONS = (0.01, 0.1)
+MAIN_MEASURE = {'distill': 'student', 'pretrain': 'finetune', 'pretrain_cpu': 'finetune', 'digits_colour': 'finetune', 'digits_crop': 'finetune',
+                **{f'digits_ft_{fraction_tag(f)}': 'finetune' for f in DIGITS_FT_FRACTIONS}}   # each study: what its arms are chosen on (validation)
 
 
 def base_config(args, seed, **over) -> PipelineConfig:
@@ -117,10 +126,11 @@ class Study:
         return r.metrics
 
     def record(self, study, name, over, per_seed):
-        "Store one arm: per-seed validation (and test) accuracies (fractions) of each measure, and its verdict against the base arm."
+        "Store one arm: per-seed validation (and test) accuracies (fractions) of each measure, its verdict against the base arm, and where it ran."
         first = next(iter(per_seed.values()))
         arm = {m: {split: spread({s: v[m][split] for s, v in per_seed.items()}).to_dict() for split in first[m]} for m in first}
-        self.res[study][name] = dict(overrides=over, **arm)
+        m = self.res['machine']
+        self.res[study][name] = dict(overrides=over, **arm, ran_on={k: m[k] for k in ('cpu', 'cpu_capability', 'date', 'git_commit', 'uncommitted_changes')})
         self.judge(study)
         self.save()
 
@@ -130,12 +140,13 @@ class Study:
         if 'base' not in arms: return
         base = arms['base'][main]['valid']['values']
         for name, arm in arms.items():
+            if name == 'base' or main not in arm: continue   # an arm that diverged has no accuracy
             a = arm[main]['valid']['values']
             common = sorted(set(a) & set(base))
-            if name == 'base' or len(common) < 2: continue
+            if len(common) < 2: continue
             v = verdict({s: a[s] for s in common}, {s: base[s] for s in common})
             arm['vs_base'] = dict(measure=f"{main} validation accuracy", **v.to_dict())
-        best = max(arms, key=lambda n: spread(arms[n][main]['valid']['values']).mean)
+        best = max((n for n in arms if main in arms[n]), key=lambda n: spread(arms[n][main]['valid']['values']).mean)
         self.res[f'{study}_chosen'] = dict(arm=best, verdict=arms[best].get('vs_base'),
                                            rule="highest mean validation accuracy; it replaces the base only where its verdict is 'holds'")
 
@@ -187,6 +198,29 @@ class Study:
         "The demo's data: the smallest crop area of the pretraining views, 0.2, 0.35 and 0.5 against the paper's 0.08."
         self.pretrain_arms('digits_crop', DIGITS_CROP_ARMS, self.digits_config, load_dataset('digits'))
 
+    def digits_finetune(self):
+        """The demo's fine-tuning (digits, 8 px, `--ft-augment none`, its seeds and label splits) with one setting of
+        `DIGITS_FT_ARMS` changed, at 1% and 10%: one pretraining with the demo's settings serves every arm and seed, and each
+        arm is judged on validation against the base, paired over the seeds. An arm whose loss becomes NaN is kept as diverged."""
+        data, root = load_dataset('digits'), Path(self.args.runs)/'digits_finetune'
+        cfg0 = PipelineConfig(ft_augment='none', seeds=tuple(self.args.seeds), baselines=False)   # `make demo`'s settings
+        run_pipeline(dataclasses.replace(cfg0, label_fractions=(0.1,)), out=root/'pretrain', device=self.args.device, stages=('pretrain',),
+                     data=data, log=lambda *a: None, progress=False)
+        for f in DIGITS_FT_FRACTIONS:
+            study = f'digits_ft_{fraction_tag(f)}'
+            for name, over in DIGITS_FT_ARMS.items():
+                if name in self.res[study] and not self.args.redo: continue
+                folder = root/f'{name}_{fraction_tag(f)}'
+                if not (folder/'pretrain.pth').exists(): share_stages(root/'pretrain', folder, ['pretrain'])
+                try: m = run_pipeline(dataclasses.replace(cfg0, label_fractions=(f,), **over), out=folder, device=self.args.device,
+                                      stages=('finetune',), data=data, log=lambda *a: None, progress=False).metrics
+                except NonFiniteLoss as e:
+                    self.log(f'{study} {name}: diverged: {e}'); self.res[study][name] = dict(overrides=over, diverged=str(e)); self.save(); continue
+                per_seed = {s: dict(finetune=dict(valid=m[stage_key('finetune', f, s)]['valid_accuracy'], test=m[stage_key('finetune', f, s)]['accuracy']))
+                            for s in self.args.seeds}
+                self.log(f"{study} {name}: fine-tuned {100 * spread({s: v['finetune']['valid'] for s, v in per_seed.items()}).mean:.1f} (validation, mean)")
+                self.record(study, name, over, per_seed)
+
     def pretraining(self):
         "Each pretraining arm: a pretraining per seed (precision 'auto'), then the 10% fine-tuning from head layer 1."
         self.pretrain_arms('pretrain', PRETRAIN_ARMS, lambda seed, **over: base_config(self.args, seed, precision='auto', self_distill=False, **over))
@@ -203,6 +237,8 @@ def main():
     ap.add_argument('--pretrain-cpu', action='store_true', help="also the cpu preset's pretraining: temperature and crop area (5 arms x 3 seeds)")
     ap.add_argument('--digits-crop', action='store_true', help="also the views' smallest crop area on digits (4 arms x 3 seeds)")
     ap.add_argument('--digits-colour', action='store_true', help='also colour strength 1.0 against 0.5 on digits (the demo)')
+    ap.add_argument('--digits-finetune', action='store_true', help="also the demo's fine-tuning schedule and batch-norm handling on digits "
+                    "(one pretraining, 3 arms x 2 fractions x 3 seeds of fine-tuning)")
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--runs', default=str(ROOT/'runs'/'recipe_study'))
     args = ap.parse_args()
@@ -210,6 +246,8 @@ def main():
     if st.out.exists():   # resume: keep the finished arms
         import json
         old = json.loads(st.out.read_text())
+        # the arms made before `ran_on` was kept per arm ran where the file's machine says: that record stays
+        st.res['machine_of_earlier_arms'] = old.get('machine_of_earlier_arms', old.get('machine'))
         for study in MAIN_MEASURE:
             st.res[study] = old.get(study, {})
             if f'{study}_chosen' in old: st.res[f'{study}_chosen'] = old[f'{study}_chosen']
@@ -218,6 +256,7 @@ def main():
     if args.pretrain_cpu: st.pretrain_cpu()
     if args.digits_colour: st.digits_colour()
     if args.digits_crop: st.digits_crop()
+    if args.digits_finetune: st.digits_finetune()
     st.save()
     st.log(f'done: {st.out}')
 

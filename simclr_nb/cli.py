@@ -107,13 +107,13 @@ def run_cmd(args=None, prog='simclr-nb run', stages=None, description=None):
     fields = {f.name for f in dataclasses.fields(PipelineConfig)}
     base = PipelineConfig().to_dict()
     if run['config']:
-        from simclr_nb.pipeline import read_json
+        from simclr_nb.pipeline import read_json, complete_saved_config
         path = Path(run['config'])
         if not path.is_file(): raise CliError(f"--config {path}: no such file")
         try: saved = read_json(path, 'configuration given with --config')
         except ValueError as e: raise CliError(str(e)) from None
         if not isinstance(saved, dict): raise CliError(f"--config {path} holds a {type(saved).__name__}, not a configuration: give a config.json of a run")
-        base.update(saved)
+        base = complete_saved_config(saved)   # a field added since that run: what the run trained with
     given = {k: v for k, v in ns.items() if k in fields and v != p.get_default(k)}   # options typed on the command line
     d = {**base, **given}
     if d.get('student_depth') == 0: d['student_depth'] = None

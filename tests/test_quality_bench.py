@@ -115,3 +115,34 @@ def test_a_cached_reference_at_another_step_count_is_kept_aside_not_used(tmp_pat
     assert done == {'1': dict(steps=518, test_accuracy=71.0)} and json.loads(cache.read_text()) == done
     assert json.loads((tmp_path/'reference.superseded.json').read_text()) == [dict(seed=0, steps=500, test_accuracy=70.0)]
     assert '500 steps' in logs[0] and '518' in logs[0]
+
+
+def test_a_diverging_setting_is_recorded_not_the_end_of_the_benchmark(tmp_path, monkeypatch):
+    """A grid setting or a probe whose loss becomes NaN (`NonFiniteLoss`) is a result: the grid chooses among the others and
+    keeps it as diverged, the probe is kept as diverged; a grid that diverges everywhere stops with a message naming it."""
+    from types import SimpleNamespace
+    monkeypatch.setattr(quality, 'RESULTS', tmp_path)
+    b = quality.Bench('smoke', 'cpu', str(tmp_path/'runs'), False, rejudge=True)
+    b.p = dict(b.p, ft_grid=dict(finetune_base_lr=(0.02, 0.1, 0.3)), sup_grid=dict(supervised_lr=(1e-2,)))
+    b.res, b.timing, b.log = dict(selection={}, phases_done=[]), False, lambda *a: None
+    def run(cfg, folder, stages, share_from=()):   # stands in for the pipeline: rate 0.3 and frozen batch norm diverge
+        if cfg.finetune_base_lr > 0.2 or cfg.ft_bn == 'frozen':
+            raise quality.NonFiniteLoss(f"{stages[0]}: the training loss became nan at epoch 1 of 3, step 2 of 4")
+        valid = {0.02: 0.7, 0.1: 0.8}[cfg.finetune_base_lr] if stages == ('finetune',) else 0.6
+        return SimpleNamespace(metrics={quality.stage_key(stages[0], cfg.label_fractions[0], s): dict(valid_accuracy=valid, accuracy=0.5)
+                                        for s in cfg.seeds})
+    b.run = run
+    b.select(0.1)
+    sel = b.res['selection']['10pct']['finetune']
+    assert sel['chosen'] == {'finetune_base_lr': 0.1}
+    assert [g['valid_accuracy'] for g in sel['grid']] == [0.7, 0.8, None] and 'loss became nan' in sel['grid'][2]['diverged']
+    # a probe that diverges is kept as such, beside the chosen setting's validation values
+    main = b.folder(0.1, 'final', {'finetune_base_lr': 0.1, 'supervised_lr': 1e-2}); main.mkdir(parents=True)
+    (main/'metrics.json').write_text(json.dumps({f'finetune_10pct_seed{s}': dict(valid_accuracy=0.8, accuracy=0.5) for s in (0, 1)}))
+    b.probe(0.1, {'ft_bn': 'frozen'})
+    p = b.res['probes'][-1]
+    assert p['outcome'] == 'diverged' and p['text'].startswith('diverged: finetune') and p['valid_chosen'] == {0: 0.8, 1: 0.8}
+    b.probe(0.1, {'finetune_base_lr': 0.02})   # one that trains is judged as before
+    assert b.res['probes'][-1]['outcome'] == 'does not hold' and b.res['probes'][-1]['difference'] == pytest.approx(-0.1)
+    b.p['ft_grid'] = dict(finetune_base_lr=(0.3, 0.5))
+    with pytest.raises(SystemExit, match='every finetune setting of the grid diverged'): b.select(0.1)
