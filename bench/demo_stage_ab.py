@@ -43,7 +43,7 @@ pipeline.NoValidation.before_validate = validate_last
 ARM = r'''
 import json, sys, time
 from simclr_nb import optim, distill, pipeline
-from simclr_nb.pipeline import run_pipeline, PipelineConfig
+from simclr_nb.pipeline import run_pipeline, PipelineConfig, complete_saved_config
 mode, change, out, fraction, seed = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
 if mode == 'old': exec(sys.argv[6])
 from fastai.learner import Learner
@@ -54,7 +54,7 @@ def timed_validate(self, *a, **k):   # both arms: seconds in fastai's validation
 Learner._do_epoch_validate = timed_validate
 def on_event(e):
     if e.status == 'started': stage[0] = e.key
-cfg = PipelineConfig.from_dict(json.load(open(f'{out}/config.json')))
+cfg = PipelineConfig.from_dict(complete_saved_config(json.load(open(f'{out}/config.json'))))   # a field added since: what the run did
 cfg.seeds, cfg.label_fractions = (seed,), (fraction,)
 t = time.time()
 r = run_pipeline(cfg, out=out, force=True, device='cpu', stages=('supervised', 'finetune', 'distill'), progress=False, log=lambda *a: None,

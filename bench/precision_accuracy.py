@@ -46,7 +46,8 @@ def subset(data, n_train, n_test, seed=0):
 def config(args, seed, precision):
     return PipelineConfig(dataset="fashion_mnist", image_size=28, label_fractions=(args.fraction,), seed=seed, seeds=(seed,),
                           precision=precision, width=args.width, pretrain_epochs=args.epochs, baselines=False,
-                          self_distill=False, student_depth=None, finetune_steps=args.finetune_steps)
+                          self_distill=False, student_depth=None, finetune_steps=args.finetune_steps,
+                          ft_schedule="cosine")   # what its committed runs fine-tuned with (PipelineConfig's default is one-cycle since 2026-12-05)
 
 
 def paired(a: dict, b: dict) -> dict:

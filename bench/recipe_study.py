@@ -84,7 +84,7 @@ def base_config(args, seed, **over) -> PipelineConfig:
     return dataclasses.replace(PipelineConfig(
         dataset='fashion_mnist', image_size=28, label_fractions=(FRACTION,), seed=seed, seeds=(seed,), precision='fp32',
         width=0.25, pretrain_epochs=args.epochs, baselines=False, self_distill=True, student_depth=None,
-        finetune_steps=200, distill_epochs=30, distill_bs=128), **over)
+        finetune_steps=200, distill_epochs=30, distill_bs=128, ft_schedule='cosine'), **over)   # the committed arms' schedule
 
 
 def seed_folder(args, seed) -> Path:
@@ -187,7 +187,7 @@ class Study:
     @staticmethod
     def digits_config(seed, **over) -> PipelineConfig:
         "The demo's settings on digits (8 px, fine-tuning without augmentation) for pretraining seed `seed` and its 10% fine-tuning."
-        return PipelineConfig(label_fractions=(FRACTION,), seed=seed, seeds=(seed,), ft_augment='none',
+        return PipelineConfig(label_fractions=(FRACTION,), seed=seed, seeds=(seed,), ft_augment='none', ft_schedule='cosine',
                               baselines=False, self_distill=False, student_depth=None, **over)
 
     def digits_colour(self):
@@ -203,7 +203,8 @@ class Study:
         `DIGITS_FT_ARMS` changed, at 1% and 10%: one pretraining with the demo's settings serves every arm and seed, and each
         arm is judged on validation against the base, paired over the seeds. An arm whose loss becomes NaN is kept as diverged."""
         data, root = load_dataset('digits'), Path(self.args.runs)/'digits_finetune'
-        cfg0 = PipelineConfig(ft_augment='none', seeds=tuple(self.args.seeds), baselines=False)   # `make demo`'s settings
+        # `make demo`'s settings with the schedule of its base arm (the cosine, the default when this study chose one-cycle)
+        cfg0 = PipelineConfig(ft_augment='none', seeds=tuple(self.args.seeds), baselines=False, ft_schedule='cosine')
         run_pipeline(dataclasses.replace(cfg0, label_fractions=(0.1,)), out=root/'pretrain', device=self.args.device, stages=('pretrain',),
                      data=data, log=lambda *a: None, progress=False)
         for f in DIGITS_FT_FRACTIONS:

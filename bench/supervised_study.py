@@ -84,7 +84,8 @@ def main(argv=None):
 
     out = Path(a.out or ROOT/'bench'/'results'/f"supervised_study_{torch.device(a.device).type}.json")
     cfg = PipelineConfig(dataset='fashion_mnist', image_size=28, depth=a.depth, width=a.width, label_fractions=(a.fraction,),
-                         seeds=tuple(a.seeds), finetune_bs=a.bs, supervised_lr=a.lr, supervised_steps=a.steps).validate()
+                         seeds=tuple(a.seeds), finetune_bs=a.bs, supervised_lr=a.lr, supervised_steps=a.steps,
+                         ft_schedule='cosine').validate()   # its committed runs' setting (a run folder counts it as a change)
     settings = dict(fraction=a.fraction, seeds=a.seeds, lr=a.lr, steps=a.steps, bs=a.bs, depth=a.depth, width=a.width,
                     image_size=cfg.image_size, ft_layer=cfg.ft_layer, augment=cfg.supervised_augment,
                     reference_steps="the kit's (labeled_step_count)")   # before 2026-12-05: `steps`, fewer than the kit's
