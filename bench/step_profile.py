@@ -10,9 +10,9 @@ convolution forward and backward, matmuls, batch norm forward and backward, ReLU
 (residuals, gradient accumulation, the optimizer), the rest. The step's convolution and matmul FLOPs
 (`FlopCounterMode`, as `speed.py` counts them) divided by the time in those operators gives the rate the convolutions
 themselves reach, set against the machine's matmul peak measured in the same run (`speed.roofline`, before and after
-the profiles; the higher counts, as a peak is the best the machine did: a first measurement on a 2-core machine that
-has just been busy read 109 GFLOP/s where the next ones read 161-180): what is left between the step's overall
-rate and the convolutions' rate is the memory-bound operators' time.
+the profiles; the higher counts, as a peak is the best the machine did: on a shared 2-core machine one reading can
+fall well below the next): what is left between the step's overall rate and the convolutions' rate is the
+memory-bound operators' time.
 
     .venv-bench/bin/python bench/step_profile.py            # writes bench/results/step_profile_cpu.json
 """
