@@ -126,8 +126,8 @@ PRESETS = {
     # choices 13_recipe lists as not yet studied: the schedule (`ft_schedule`: the official cosine without warm-up against
     # fastai's one-cycle) and batch-norm handling (`ft_bn`: statistics of the few labeled batches, the paper's, against the
     # pretrained statistics kept). The cpu preset's pretraining shortened to 4 epochs (its validation kNN was 76.8% after 4
-    # of 16 and 78.4% at the end): on a 2-core CPU without bf16 an epoch took 206 s (2026-12-05, AVX2 EPYC, fp32), and a
-    # fine-tuning 75-95 s, so its 16 epochs and the probes do not fit one session. Settings and supervised rows from quality_cpu.json (the same seeds and label splits)
+    # of 16 and 78.4% at the end): on a 2-core CPU without bf16 an epoch took 206 s (2026-12-05, AVX2 EPYC, fp32; its
+    # JSON's pretrain wall_s), so its 16 epochs and the probes do not fit one session. Settings and supervised rows from quality_cpu.json (the same seeds and label splits)
     "cpu_ft_recipe": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(), distill_at=(),
                           cfg=dict(CPU_RUN, pretrain_epochs=4, distill_epochs=2), steps={0.002: (500, 0), 0.01: (500, 0)},
                           choices_from="cpu", rows=("linear", "finetune")),

@@ -118,12 +118,15 @@ class Study:
                      stages=('pretrain', 'finetune'), data=self.data, log=lambda *a: None, progress=False)
         return folder
 
+    def run(self, cfg, folder, stages, data=None) -> dict:
+        "The metrics of `run_pipeline` on `folder` (finished stages reused), quietly, on this study's data or `data`."
+        return run_pipeline(cfg, out=folder, device=self.args.device, stages=stages, data=self.data if data is None else data,
+                            log=lambda *a: None, progress=False).metrics
+
     def run_arm(self, study, name, seed, cfg, stages, share, data=None) -> dict:
         folder = Path(self.args.runs)/study/f'{name}_seed{seed}'
         if share: share_stages(seed_folder(self.args, seed), folder, share)
-        r = run_pipeline(cfg, out=folder, device=self.args.device, stages=stages, data=self.data if data is None else data,
-                         log=lambda *a: None, progress=False)
-        return r.metrics
+        return self.run(cfg, folder, stages, data)
 
     def record(self, study, name, over, per_seed):
         "Store one arm: per-seed validation (and test) accuracies (fractions) of each measure, its verdict against the base arm, and where it ran."
@@ -205,20 +208,18 @@ class Study:
         data, root = load_dataset('digits'), Path(self.args.runs)/'digits_finetune'
         # `make demo`'s settings with the schedule of its base arm (the cosine, the default when this study chose one-cycle)
         cfg0 = PipelineConfig(ft_augment='none', seeds=tuple(self.args.seeds), baselines=False, ft_schedule='cosine')
-        run_pipeline(dataclasses.replace(cfg0, label_fractions=(0.1,)), out=root/'pretrain', device=self.args.device, stages=('pretrain',),
-                     data=data, log=lambda *a: None, progress=False)
+        self.run(dataclasses.replace(cfg0, label_fractions=(0.1,)), root/'pretrain', ('pretrain',), data)
         for f in DIGITS_FT_FRACTIONS:
             study = f'digits_ft_{fraction_tag(f)}'
             for name, over in DIGITS_FT_ARMS.items():
                 if name in self.res[study] and not self.args.redo: continue
                 folder = root/f'{name}_{fraction_tag(f)}'
                 if not (folder/'pretrain.pth').exists(): share_stages(root/'pretrain', folder, ['pretrain'])
-                try: m = run_pipeline(dataclasses.replace(cfg0, label_fractions=(f,), **over), out=folder, device=self.args.device,
-                                      stages=('finetune',), data=data, log=lambda *a: None, progress=False).metrics
+                try: m = self.run(dataclasses.replace(cfg0, label_fractions=(f,), **over), folder, ('finetune',), data)
                 except NonFiniteLoss as e:
                     self.log(f'{study} {name}: diverged: {e}'); self.res[study][name] = dict(overrides=over, diverged=str(e)); self.save(); continue
-                per_seed = {s: dict(finetune=dict(valid=m[stage_key('finetune', f, s)]['valid_accuracy'], test=m[stage_key('finetune', f, s)]['accuracy']))
-                            for s in self.args.seeds}
+                runs = {s: m[stage_key('finetune', f, s)] for s in self.args.seeds}
+                per_seed = {s: dict(finetune=dict(valid=r['valid_accuracy'], test=r['accuracy'])) for s, r in runs.items()}
                 self.log(f"{study} {name}: fine-tuned {100 * spread({s: v['finetune']['valid'] for s, v in per_seed.items()}).mean:.1f} (validation, mean)")
                 self.record(study, name, over, per_seed)
 
