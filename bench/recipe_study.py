@@ -95,7 +95,7 @@ def seed_folder(args, seed) -> Path:
 
 class Study:
     def __init__(self, args):
-        self.args, self.t0 = args, time.time()
+        self.args, self.t0, self.saved = args, time.time(), False
         self.data = subset(load_dataset('fashion_mnist'), args.train_images, args.test_images)
         dev = torch.device(args.device).type
         self.out = ROOT/'bench'/'results'/f'recipe_study_{dev}.json'
@@ -109,6 +109,7 @@ class Study:
     def save(self):
         self.res['wall_s'] = round(time.time() - self.t0, 1)
         atomic_write_json(self.out, self.res)
+        self.saved = True
 
     def teacher(self, seed) -> Path:
         "Pretrain and fine-tune (10%) seed `seed` with the base recipe, unless done."
@@ -259,8 +260,9 @@ def main():
     if args.digits_colour: st.digits_colour()
     if args.digits_crop: st.digits_crop()
     if args.digits_finetune: st.digits_finetune()
-    st.save()
-    st.log(f'done: {st.out}')
+    # every arm was saved when it finished (`record`, or kept as diverged): a resumed run that trained nothing leaves the file,
+    # and its machine and wall time, as they were
+    st.log(f'done: {st.out}' if st.saved else f'nothing new: {st.out} is unchanged')
 
 
 if __name__ == '__main__':
