@@ -24,12 +24,13 @@ from .losses import NT_XENT_TEMPERATURE
 
 # %% auto #0
 __all__ = ['RENAMED_KEYS', 'SPEED_FIELDS', 'BEFORE_FIELD', 'STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS',
-           'SELECTION_FIELDS', 'RATE_FIELDS', 'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds', 'read_json',
-           'complete_saved_config', 'stage_method', 'fields_affecting', 'fraction_tag', 'stage_key', 'StageEvent',
-           'RunFolder', 'share_stages', 'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits', 'NoValidation',
-           'finetune_step_count', 'labeled_step_count', 'pretrain_views', 'finetune_stage', 'supervised_stage_learner',
-           'supervised_stage', 'linear_stage', 'load_classifier', 'distill_stage', 'QuietEpochs', 'console_progress',
-           'check_device', 'check_memory', 'check_data', 'PipelineResult', 'run_pipeline', 'tiny_config', 'tiny_digits']
+           'SELECTION_FIELDS', 'PRETRAIN_ONLY_FIELDS', 'FINETUNE_ONLY_FIELDS', 'SUPERVISED_FIELDS', 'RATE_FIELDS',
+           'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds', 'read_json', 'complete_saved_config',
+           'stage_method', 'fields_affecting', 'fraction_tag', 'stage_key', 'StageEvent', 'RunFolder', 'share_stages',
+           'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits', 'NoValidation', 'finetune_step_count',
+           'labeled_step_count', 'pretrain_views', 'finetune_stage', 'supervised_stage_learner', 'supervised_stage',
+           'linear_stage', 'load_classifier', 'distill_stage', 'QuietEpochs', 'console_progress', 'check_device',
+           'check_memory', 'check_data', 'PipelineResult', 'run_pipeline', 'tiny_config', 'tiny_digits']
 
 # %% ../nbs/09_pipeline.ipynb #a7303310
 @dataclass
@@ -243,13 +244,19 @@ def complete_saved_config(d:dict) -> dict:
 
 STAGES = ('pretrain', 'supervised', 'linear', 'finetune', 'distill')
 REPORT_KEYS = ('summary', 'claims', 'processes')   # keys of metrics.json written by the report, not by a stage
-# which finished stages a changed setting makes stale: the pretraining's own, the distillation's own, none (choosing
-# which stages run), or else every stage after pretraining
+# which finished stages a changed setting makes stale (`fields_affecting`): the pretraining's own; none (choosing which
+# stages run); a stage's own settings for that stage; any other for every stage after pretraining
 PRETRAIN_FIELDS = frozenset({'dataset', 'data_root', 'image_size', 'seed', 'precision', 'depth', 'width', 'sk', 'head_layers',
     'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength', 'pretrain_crop_min_area', 'blur', 'memory', 'weight_decay'})
 DISTILL_FIELDS = frozenset({'distill_epochs', 'distill_bs', 'distill_base_lr', 'tau_self', 'tau_small', 'student_width', 'student_depth',
     'distill_augment', 'distill_init', 'distill_alpha'})
 SELECTION_FIELDS = frozenset({'seeds', 'label_fractions', 'baselines', 'self_distill', 'distill_seeds'})
+# the settings only one stage reads: the pretraining's that no labeled stage shares (the architecture, data and
+# precision it does), fine-tuning's (schedule, rate, length, augmentation, head and batch norm) and the supervised baseline's
+PRETRAIN_ONLY_FIELDS = frozenset({'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength',
+    'pretrain_crop_min_area', 'blur', 'memory', 'weight_decay'})
+FINETUNE_ONLY_FIELDS = frozenset({'finetune_base_lr', 'finetune_steps', 'finetune_epochs', 'ft_augment', 'ft_head_init', 'ft_schedule', 'ft_bn'})
+SUPERVISED_FIELDS = frozenset({'supervised_lr', 'supervised_wd', 'supervised_steps', 'supervised_epochs', 'supervised_augment'})
 RATE_FIELDS = frozenset({'pretrain_base_lr', 'finetune_base_lr', 'supervised_lr', 'distill_base_lr'})   # a stopped stage may resume with a new rate
 
 def stage_method(key:str) -> str:
@@ -257,10 +264,14 @@ def stage_method(key:str) -> str:
     return key.split('_')[0]
 
 def fields_affecting(key:str, changed) -> set:
-    "The settings among `changed` that stage `key`'s result depends on."
-    changed = set(changed) - SELECTION_FIELDS - SPEED_FIELDS
-    if stage_method(key) == 'pretrain': return changed & PRETRAIN_FIELDS
-    return changed if stage_method(key) == 'distill' else changed - DISTILL_FIELDS
+    """The settings among `changed` that stage `key`'s result depends on. A stage after pretraining depends on every
+    setting but the other stages' own, so a setting added to the config counts as a change until it is listed."""
+    changed, method = set(changed) - SELECTION_FIELDS - SPEED_FIELDS, stage_method(key)
+    if method == 'pretrain': return changed & PRETRAIN_FIELDS
+    if method == 'supervised': return changed - PRETRAIN_ONLY_FIELDS - FINETUNE_ONLY_FIELDS - DISTILL_FIELDS   # random weights
+    others = SUPERVISED_FIELDS | (set() if method == 'distill' else DISTILL_FIELDS)   # a student depends on its teacher's settings
+    if method == 'linear': others |= FINETUNE_ONLY_FIELDS | {'ft_layer', 'finetune_bs', 'crop_min_area'}   # the frozen encoder's features
+    return changed - others
 
 # %% ../nbs/09_pipeline.ipynb #cb070dca
 METHODS = {'supervised': 'supervised from scratch', 'linear': 'linear eval (frozen pretrained encoder)',
