@@ -24,13 +24,14 @@ from .losses import NT_XENT_TEMPERATURE
 
 # %% auto #0
 __all__ = ['RENAMED_KEYS', 'SPEED_FIELDS', 'BEFORE_FIELD', 'STAGES', 'REPORT_KEYS', 'PRETRAIN_FIELDS', 'DISTILL_FIELDS',
-           'SELECTION_FIELDS', 'PRETRAIN_ONLY_FIELDS', 'FINETUNE_ONLY_FIELDS', 'SUPERVISED_FIELDS', 'RATE_FIELDS',
-           'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds', 'read_json', 'complete_saved_config',
-           'stage_method', 'fields_affecting', 'fraction_tag', 'stage_key', 'StageEvent', 'RunFolder', 'share_stages',
-           'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits', 'NoValidation', 'finetune_step_count',
-           'labeled_step_count', 'pretrain_views', 'finetune_stage', 'supervised_stage_learner', 'supervised_stage',
-           'linear_stage', 'load_classifier', 'distill_stage', 'QuietEpochs', 'console_progress', 'check_device',
-           'check_memory', 'check_data', 'PipelineResult', 'run_pipeline', 'tiny_config', 'tiny_digits']
+           'SELECTION_FIELDS', 'PRETRAIN_ONLY_FIELDS', 'FINETUNE_ONLY_FIELDS', 'SUPERVISED_FIELDS',
+           'LABELED_TRAINING_FIELDS', 'RATE_FIELDS', 'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds',
+           'read_json', 'complete_saved_config', 'stage_method', 'fields_affecting', 'fraction_tag', 'stage_key',
+           'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits',
+           'NoValidation', 'finetune_step_count', 'labeled_step_count', 'pretrain_views', 'finetune_stage',
+           'supervised_stage_learner', 'supervised_stage', 'linear_stage', 'load_classifier', 'distill_stage',
+           'QuietEpochs', 'console_progress', 'check_device', 'check_memory', 'check_data', 'PipelineResult',
+           'run_pipeline', 'tiny_config', 'tiny_digits']
 
 # %% ../nbs/09_pipeline.ipynb #a7303310
 @dataclass
@@ -257,6 +258,7 @@ PRETRAIN_ONLY_FIELDS = frozenset({'pretrain_epochs', 'pretrain_bs', 'pretrain_ba
     'pretrain_crop_min_area', 'blur', 'memory', 'weight_decay'})
 FINETUNE_ONLY_FIELDS = frozenset({'finetune_base_lr', 'finetune_steps', 'finetune_epochs', 'ft_augment', 'ft_head_init', 'ft_schedule', 'ft_bn'})
 SUPERVISED_FIELDS = frozenset({'supervised_lr', 'supervised_wd', 'supervised_steps', 'supervised_epochs', 'supervised_augment'})
+LABELED_TRAINING_FIELDS = frozenset({'ft_layer', 'finetune_bs', 'crop_min_area'})   # read by fine-tuning and the baseline, not linear evaluation
 RATE_FIELDS = frozenset({'pretrain_base_lr', 'finetune_base_lr', 'supervised_lr', 'distill_base_lr'})   # a stopped stage may resume with a new rate
 
 def stage_method(key:str) -> str:
@@ -270,7 +272,7 @@ def fields_affecting(key:str, changed) -> set:
     if method == 'pretrain': return changed & PRETRAIN_FIELDS
     if method == 'supervised': return changed - PRETRAIN_ONLY_FIELDS - FINETUNE_ONLY_FIELDS - DISTILL_FIELDS   # random weights
     others = SUPERVISED_FIELDS | (set() if method == 'distill' else DISTILL_FIELDS)   # a student depends on its teacher's settings
-    if method == 'linear': others |= FINETUNE_ONLY_FIELDS | {'ft_layer', 'finetune_bs', 'crop_min_area'}   # the frozen encoder's features
+    if method == 'linear': others |= FINETUNE_ONLY_FIELDS | LABELED_TRAINING_FIELDS   # the frozen encoder's features
     return changed - others
 
 # %% ../nbs/09_pipeline.ipynb #cb070dca
