@@ -39,6 +39,8 @@ Presets:
   cpu_ft_schedule  cpu_ft_recipe's rows after the cpu preset's full 16-epoch pretraining: the base of --probe
          ft_schedule=one_cycle, whether one-cycle's gain after 4 epochs carries to the encoder the cpu preset trains;
          and the same-size student at 0.2% (2 epochs, as cpu): does claim (d) hold on a second pretraining?
+  cpu_pretrain_seed  cpu_ft_schedule's rows after a pretraining with seed 1 instead of 0 (the same settings and precision):
+         the spread between pretrainings, which the seeds of every other preset (one pretraining each) leave out.
   smoke  a one-minute check that the script runs (1,000 images, 8 px; numbers meaningless; not committed).
   gpu    the GPU check that fits a session's 10 minutes of device time: ResNet-50 1x, all images at 28 px, 6 pretraining
          epochs at batch 512, 0.2% and 1%, 200 steps, fine-tuned from head layers 1 and 0; chosen on validation at each
@@ -144,6 +146,14 @@ PRESETS = {
     "cpu_ft_schedule": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(), distill_at=(0.002,),
                             cfg=dict(CPU_RUN, pretrain_epochs=16, distill_epochs=2, student_depth=None), steps={0.002: (500, 0), 0.01: (500, 0)},
                             choices_from="cpu", rows=("linear", "finetune")),
+    # cpu_ft_schedule's rows after a pretraining with another seed (PipelineConfig.seed 1; the same settings, machine kind and
+    # precision): how far apart two pretrainings that differ only in their seed put the fine-tuned rows. Every other preset's
+    # spread is over the seeds of the label split and the downstream training under one pretraining; cpu_ft_schedule's
+    # pretraining moved the 0.2% row by 1.6 points from the cpu run's (same seed, fp32 against bf16), which one pair cannot
+    # tell from a bf16 cost. Settings, seeds, label splits and supervised rows from quality_cpu.json
+    "cpu_pretrain_seed": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(), distill_at=(),
+                              cfg=dict(CPU_RUN, pretrain_epochs=16, distill_epochs=2, seed=1), steps={0.002: (500, 0), 0.01: (500, 0)},
+                              choices_from="cpu", rows=("linear", "finetune")),
     "smoke": dict(n_train=1000, fractions=(0.01, 0.1, 1.0), seeds=(0, 1), select_at=(0.1,), distill_at=(0.1,),
                   cfg=dict(BASE, image_size=8, width=0.125, pretrain_epochs=1, pretrain_bs=64, distill_epochs=1, distill_bs=64,
                            student_width=0.0625),
