@@ -153,7 +153,7 @@ PRESETS = {
     # tell from a bf16 cost. Settings, seeds, label splits and supervised rows from quality_cpu.json
     "cpu_pretrain_seed": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(), distill_at=(),
                               cfg=dict(CPU_RUN, pretrain_epochs=16, distill_epochs=2, seed=1), steps={0.002: (500, 0), 0.01: (500, 0)},
-                              choices_from="cpu", rows=("linear", "finetune")),
+                              choices_from="cpu", rows=("linear", "finetune"), also_against=("cpu_ft_schedule",)),
     "smoke": dict(n_train=1000, fractions=(0.01, 0.1, 1.0), seeds=(0, 1), select_at=(0.1,), distill_at=(0.1,),
                   cfg=dict(BASE, image_size=8, width=0.125, pretrain_epochs=1, pretrain_bs=64, distill_epochs=1, distill_bs=64,
                            student_width=0.0625),
@@ -536,7 +536,12 @@ class Bench:
         if e: tg.append(dict(name="linear evaluation of the pretrained encoder on all labels >= 85%", measured=round(100 * e["linear_test"], 2), met=e["linear_test"] >= 0.85,
                          target="encoder_linear_all_labels"))
         self.res["claims"], self.res["targets"] = out, tg
-        if self.p.get("choices_from"): self.res["against_borrowed"] = self.against_borrowed()
+        if self.p.get("choices_from"): self.res["against_borrowed"] = self.against(self.p["choices_from"], self.borrowed)
+        for src in self.p.get("also_against", ()):   # other finished runs with the same seeds and splits, compared row by row
+            jf = RESULTS / f"quality_{src}.json"
+            old = json.loads(jf.read_text()) if jf.exists() else {}
+            if old.get("complete"): self.res.setdefault("against_others", {})[src] = self.against(src, old)
+            else: self.res["notes"].append(f"not compared with preset {src}: {_shown(jf)} is not a finished run")
         self.save()
 
     def fine_tuned_row(self, f):
@@ -551,20 +556,24 @@ class Bench:
         if own not in rows: own = rows[0]
         return own, "no validation accuracy per row in this run: the row of its ft_layer setting, not one chosen on the test set"
 
-    def against_borrowed(self) -> dict:
-        "This run's rows against the same rows of the run it borrows from (`choices_from`): the same seeds, splits and settings, another pretraining."
-        old, src = self.borrowed, self.p["choices_from"]
+    def against(self, src, old) -> dict:
+        """This run's rows against the same rows of `old`, the finished JSON of preset `src` (the run it borrows from, or one
+        of `also_against`): the same seeds and splits, paired; each row named by the settings its stage depends on that differ."""
         mine, theirs = self.res["accuracy_percent"], old["accuracy_percent"]
         # a field added since the borrowed run was made: it ran at today's default, or at BEFORE_FIELD's value where the
         # default changed when the field came (the run folders' rule, `complete_saved_config`)
         mine_cfg, theirs_cfg = self.res["config"], complete_saved_config(old["config"])
         changed = {k for k, v in mine_cfg.items() if v != theirs_cfg.get(k)}
+        prec, old_prec = self.res.get("precision"), old.get("precision")
         def change(m):
             "What differs from the borrowed run for row m, e.g. 'pretrain_epochs 32 against 16': the settings its stage depends on (the run folders' rule)"
             hit = fields_affecting(m, changed)   # a row is named by its stage: 'finetune_l0' -> finetune, 'distill_small' -> distill
             # each student has its own run folder here (`distill`): the other student's settings are not this one's
             hit -= {"distill_self": {"student_depth", "student_width", "tau_small"}, "distill_small": {"tau_self", "distill_init"}}.get(m, set())
-            return ", ".join(f"{k} {mine_cfg[k]} against {theirs_cfg[k]}" for k in mine_cfg if k in hit) or "the same settings, another pretraining"
+            diff = [f"{k} {mine_cfg[k]} against {theirs_cfg[k]}" for k in mine_cfg if k in hit]
+            # 'auto' resolves per machine: the same setting may have trained in bf16 there and in fp32 here
+            if prec != old_prec and "precision" in fields_affecting(m, {"precision"}): diff.append(f"precision {prec} against {old_prec} (resolved)")
+            return ", ".join(diff) or "the same settings, another pretraining"
         rows = []
         for f in self.p["fractions"]:
             for m in (*self.p["rows"], "distill_self", "distill_small"):
@@ -604,8 +613,8 @@ class Bench:
             where = f" ({fraction_text(t['fraction'])})" if "fraction" in t else ""
             how = f" ({t['row_chosen_by']})" if t.get("row_chosen_by") else ""
             md.append(f"- {t['name']}{where}: {what} -> {'met' if t['met'] else 'MISSED'}{how}")
-        ab = self.res.get("against_borrowed")
-        if ab:
+        for ab in [self.res.get("against_borrowed"), *self.res.get("against_others", {}).values()]:
+            if not ab: continue
             md += ["", f"Against {ab['run']} (its settings and seeds, another pretraining; paired over seeds):", ""]
             md += [f"- {r['name']}, {fraction_text(r['fraction'])}: {r['text']}" for r in ab["rows"]]
             md += [f"- encoder on all labels, {k.replace('_test', '')} (test): {v['this']:.1f}% against {v['borrowed']:.1f}%" for k, v in ab["encoder_all_labels"].items()]

@@ -146,3 +146,25 @@ def test_a_diverging_setting_is_recorded_not_the_end_of_the_benchmark(tmp_path, 
     assert b.res['probes'][-1]['outcome'] == 'does not hold' and b.res['probes'][-1]['difference'] == pytest.approx(-0.1)
     b.p['ft_grid'] = dict(finetune_base_lr=(0.3, 0.5))
     with pytest.raises(SystemExit, match='every finetune setting of the grid diverged'): b.select(0.1)
+
+
+def test_rows_name_a_resolved_precision_that_differs_and_compare_with_other_runs(bench, monkeypatch):
+    """`precision='auto'` in both configs, bf16 there and fp32 here: not 'the same settings'. A preset's `also_against`
+    runs are compared row by row like the borrowed one, paired over the seeds; an unfinished one is a note, not a comparison."""
+    jf = quality.RESULTS/'quality_cpu.json'
+    theirs = json.loads(jf.read_text()); theirs['precision'] = 'bf16'; jf.write_text(json.dumps(theirs))
+    bench.res['precision'] = 'fp32'
+    monkeypatch.setitem(bench.p, 'also_against', ('cpu_other', 'cpu_unfinished'))
+    (quality.RESULTS/'quality_cpu_other.json').write_text(json.dumps(dict(complete=True, precision='fp32', config=bench.base.to_dict(),
+        accuracy_percent=acc(finetune={'10pct': {0: 88.2, 1: 88.8, 2: 89.2}}))))
+    (quality.RESULTS/'quality_cpu_unfinished.json').write_text(json.dumps(dict(complete=False, precision='fp32', config=bench.base.to_dict(), accuracy_percent={})))
+    bench.res['notes'] = []
+    bench.judge()
+    rows = {r['row']: r for r in bench.res['against_borrowed']['rows']}
+    assert rows['finetune']['name'].endswith('precision fp32 against bf16 (resolved)')
+    other = bench.res['against_others']['cpu_other']
+    assert other['run'] == 'quality_cpu_other.json' and 'cpu_unfinished' not in bench.res['against_others']
+    r = next(r for r in other['rows'] if r['row'] == 'finetune')
+    assert r['name'].endswith('the same settings, another pretraining')
+    assert r['difference'] == pytest.approx(((89.2 - 88.2) + (89.3 - 88.8) + (89.7 - 89.2)) / 300, abs=1e-6)   # paired over seeds
+    assert any('cpu_unfinished' in n and 'not a finished run' in n for n in bench.res['notes'])
