@@ -572,7 +572,7 @@ class Bench:
             hit -= {"distill_self": {"student_depth", "student_width", "tau_small"}, "distill_small": {"tau_self", "distill_init"}}.get(m, set())
             diff = [f"{k} {mine_cfg[k]} against {theirs_cfg[k]}" for k in mine_cfg if k in hit]
             # 'auto' resolves per machine: the same setting may have trained in bf16 there and in fp32 here
-            if prec != old_prec and "precision" in fields_affecting(m, {"precision"}): diff.append(f"precision {prec} against {old_prec} (resolved)")
+            if prec != old_prec and "precision" in fields_affecting(m, {"precision"}): diff.append(f"precision {prec} against {old_prec} (as each machine resolved {mine_cfg.get('precision')!r})")
             return ", ".join(diff) or "the same settings, another pretraining"
         rows = []
         for f in self.p["fractions"]:

@@ -161,7 +161,7 @@ def test_rows_name_a_resolved_precision_that_differs_and_compare_with_other_runs
     bench.res['notes'] = []
     bench.judge()
     rows = {r['row']: r for r in bench.res['against_borrowed']['rows']}
-    assert rows['finetune']['name'].endswith('precision fp32 against bf16 (resolved)')
+    assert rows['finetune']['name'].endswith("precision fp32 against bf16 (as each machine resolved 'auto')")
     other = bench.res['against_others']['cpu_other']
     assert other['run'] == 'quality_cpu_other.json' and 'cpu_unfinished' not in bench.res['against_others']
     r = next(r for r in other['rows'] if r['row'] == 'finetune')
