@@ -581,7 +581,9 @@ class Bench:
                 if v: rows.append(dict(name=f"{ROWS[m]}: {change(m)}", row=m, fraction=f, **v.to_dict()))
         e, e0 = self.res.get("encoder_all_labels"), old.get("encoder_all_labels")
         enc = {k: dict(this=round(100 * e[k], 2), borrowed=round(100 * e0[k], 2)) for k in ("knn_test", "linear_test")} if e and e0 else {}
-        return dict(run=f"quality_{src}.json", rows=rows, encoder_all_labels=enc)
+        return dict(run=f"quality_{src}.json", rows=rows, encoder_all_labels=enc,
+                    note="one pretraining on each side: each standard error covers the label seeds and downstream training, "
+                         "not the spread between pretrainings (cpu_pretrain_seed measures it)")
 
     def markdown(self):
         fr = self.p["fractions"]
@@ -615,7 +617,7 @@ class Bench:
             md.append(f"- {t['name']}{where}: {what} -> {'met' if t['met'] else 'MISSED'}{how}")
         for ab in [self.res.get("against_borrowed"), *self.res.get("against_others", {}).values()]:
             if not ab: continue
-            md += ["", f"Against {ab['run']} (its settings and seeds, another pretraining; paired over seeds):", ""]
+            md += ["", f"Against {ab['run']} (its settings and seeds, another pretraining; paired over seeds" + (f"; {ab['note']}" if ab.get("note") else "") + "):", ""]
             md += [f"- {r['name']}, {fraction_text(r['fraction'])}: {r['text']}" for r in ab["rows"]]
             md += [f"- encoder on all labels, {k.replace('_test', '')} (test): {v['this']:.1f}% against {v['borrowed']:.1f}%" for k, v in ab["encoder_all_labels"].items()]
         if self.res.get("probes"):
