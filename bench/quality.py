@@ -150,9 +150,10 @@ PRESETS = {
     # precision): how far apart two pretrainings that differ only in their seed put the fine-tuned rows. Every other preset's
     # spread is over the seeds of the label split and the downstream training under one pretraining; cpu_ft_schedule's
     # pretraining moved the 0.2% row by 1.6 points from the cpu run's (same seed, fp32 against bf16), which one pair cannot
-    # tell from a bf16 cost. Settings, seeds, label splits and supervised rows from quality_cpu.json
-    "cpu_pretrain_seed": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(), distill_at=(),
-                              cfg=dict(CPU_RUN, pretrain_epochs=16, distill_epochs=2, seed=1), steps={0.002: (500, 0), 0.01: (500, 0)},
+    # tell from a bf16 cost. Settings, seeds, label splits and supervised rows from quality_cpu.json. Extended, after its
+    # rows and the one-cycle probe, by cpu_ft_schedule's same-size student at 0.2%: claim (d) on a third pretraining
+    "cpu_pretrain_seed": dict(n_train=None, fractions=(0.002, 0.01), seeds=(0, 1, 2), select_at=(), distill_at=(0.002,),
+                              cfg=dict(CPU_RUN, pretrain_epochs=16, distill_epochs=2, student_depth=None, seed=1), steps={0.002: (500, 0), 0.01: (500, 0)},
                               choices_from="cpu", rows=("linear", "finetune"), also_against=("cpu_ft_schedule",)),
     "smoke": dict(n_train=1000, fractions=(0.01, 0.1, 1.0), seeds=(0, 1), select_at=(0.1,), distill_at=(0.1,),
                   cfg=dict(BASE, image_size=8, width=0.125, pretrain_epochs=1, pretrain_bs=64, distill_epochs=1, distill_bs=64,
