@@ -574,6 +574,9 @@ class Bench:
         mine_cfg, theirs_cfg = self.res["config"], complete_saved_config(old["config"])
         changed = {k for k, v in mine_cfg.items() if v != theirs_cfg.get(k)}
         prec, old_prec = self.res.get("precision"), old.get("precision")
+        # a pretraining hard-linked in from the other run reports the same metrics, its time included: then the label seeds
+        # are the whole noise of the comparison; a pretraining run again (even to the last digit) is another one
+        same = bool(old.get("pretrain")) and old.get("pretrain") == self.res.get("pretrain")
         def change(m):
             "What differs from the borrowed run for row m, e.g. 'pretrain_epochs 32 against 16': the settings its stage depends on (the run folders' rule)"
             hit = fields_affecting(m, changed)   # a row is named by its stage: 'finetune_l0' -> finetune, 'distill_small' -> distill
@@ -582,7 +585,7 @@ class Bench:
             diff = [f"{k} {mine_cfg[k]} against {theirs_cfg[k]}" for k in mine_cfg if k in hit]
             # 'auto' resolves per machine: the same setting may have trained in bf16 there and in fp32 here
             if prec != old_prec and "precision" in fields_affecting(m, {"precision"}): diff.append(f"precision {prec} against {old_prec} (as each machine resolved {mine_cfg.get('precision')!r})")
-            return ", ".join(diff) or "the same settings, another pretraining"
+            return ", ".join(diff) or f"the same settings, {'the same' if same else 'another'} pretraining"
         rows = []
         for f in self.p["fractions"]:
             for m in (*self.p["rows"], "distill_self", "distill_small"):
@@ -590,9 +593,10 @@ class Bench:
                 if v: rows.append(dict(name=f"{ROWS[m]}: {change(m)}", row=m, fraction=f, **v.to_dict()))
         e, e0 = self.res.get("encoder_all_labels"), old.get("encoder_all_labels")
         enc = {k: dict(this=round(100 * e[k], 2), borrowed=round(100 * e0[k], 2)) for k in ("knn_test", "linear_test")} if e and e0 else {}
-        return dict(run=f"quality_{src}.json", rows=rows, encoder_all_labels=enc,
-                    note="one pretraining on each side: each standard error covers the label seeds and downstream training, "
-                         "not the spread between pretrainings (cpu_pretrain_seed measures it)")
+        note = ("the same pretraining on both sides: the label seeds and downstream training are all the noise there is" if same else
+                "one pretraining on each side: each standard error covers the label seeds and downstream training, "
+                "not the spread between pretrainings (cpu_pretrain_seed measures it)")
+        return dict(run=f"quality_{src}.json", rows=rows, encoder_all_labels=enc, same_pretraining=same, note=note)
 
     def markdown(self):
         fr = self.p["fractions"]
@@ -626,7 +630,8 @@ class Bench:
             md.append(f"- {t['name']}{where}: {what} -> {'met' if t['met'] else 'MISSED'}{how}")
         for ab in [self.res.get("against_borrowed"), *self.res.get("against_others", {}).values()]:
             if not ab: continue
-            md += ["", f"Against {ab['run']} (its settings and seeds, another pretraining; paired over seeds" + (f"; {ab['note']}" if ab.get("note") else "") + "):", ""]
+            which = "the same pretraining" if ab.get("same_pretraining") else "another pretraining"
+            md += ["", f"Against {ab['run']} (its seeds and label splits, {which}; paired over seeds" + (f"; {ab['note']}" if ab.get("note") else "") + "):", ""]
             md += [f"- {r['name']}, {fraction_text(r['fraction'])}: {r['text']}" for r in ab["rows"]]
             md += [f"- encoder on all labels, {k.replace('_test', '')} (test): {v['this']:.1f}% against {v['borrowed']:.1f}%" for k, v in ab["encoder_all_labels"].items()]
         if self.res.get("probes"):

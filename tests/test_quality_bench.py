@@ -168,3 +168,20 @@ def test_rows_name_a_resolved_precision_that_differs_and_compare_with_other_runs
     assert r['name'].endswith('the same settings, another pretraining')
     assert r['difference'] == pytest.approx(((89.2 - 88.2) + (89.3 - 88.8) + (89.7 - 89.2)) / 300, abs=1e-6)   # paired over seeds
     assert any('cpu_unfinished' in n and 'not a finished run' in n for n in bench.res['notes'])
+
+
+def test_a_comparison_says_whether_both_sides_share_their_pretraining(bench):
+    "A pretraining hard-linked in reports the very same metrics: 'the same pretraining'; any other is 'another', even with equal settings"
+    pre = dict(epochs=16, knn_accuracy=0.7955, final_loss=9.44, wall_s=3554.0)
+    jf = quality.RESULTS/'quality_cpu.json'
+    theirs = json.loads(jf.read_text()); theirs['pretrain'] = pre; jf.write_text(json.dumps(theirs))
+    bench.res['pretrain'] = dict(pre)
+    bench.judge()
+    ab = bench.res['against_borrowed']
+    assert ab['same_pretraining'] and ab['note'].startswith('the same pretraining')
+    assert {r['row']: r for r in ab['rows']}['finetune']['name'].endswith('the same settings, the same pretraining')
+    bench.res['pretrain']['wall_s'] = 3600.0   # run again: the same numbers but its own time
+    bench.judge()
+    ab = bench.res['against_borrowed']
+    assert not ab['same_pretraining'] and ab['note'].startswith('one pretraining on each side')
+    assert {r['row']: r for r in ab['rows']}['finetune']['name'].endswith('the same settings, another pretraining')
