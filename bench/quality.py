@@ -230,6 +230,18 @@ def _shown(path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+def result_path(preset) -> Path:
+    "Where preset `preset` writes its JSON (its markdown beside it)."
+    return RESULTS / f"quality_{preset.replace('-', '_')}.json"
+
+
+def finished_run(preset):
+    "The result file of `preset` and its content when that run is complete, else {} (missing or unfinished)."
+    jf = result_path(preset)
+    old = json.loads(jf.read_text()) if jf.exists() else {}
+    return jf, old if old.get("complete") else {}
+
+
 class Bench:
     def __init__(self, preset_name, device, out, force, rejudge=False, jobs=1):
         self.name, self.p, self.device, self.jobs = preset_name, PRESETS[preset_name], device, jobs
@@ -240,7 +252,7 @@ class Bench:
                 and any(not d for d in grid(self.p.get("distill_grid", {})))):   # `distill` names each student's folder by its setting
             sys.exit(f"preset {preset_name}: every distill_grid setting must name the self-distilled student's choice (e.g. distill_init): "
                      "an empty one gives it the smaller student's run folder")
-        self.jf = RESULTS / f"quality_{preset_name.replace('-', '_')}.json"
+        self.jf = result_path(preset_name)
         if rejudge: return   # judges the saved JSON again: no data, no run folder
         self.res = dict(preset=preset_name, command=" ".join(["python", "bench/quality.py"] + sys.argv[1:]), machine=machine_info(device), jobs=jobs,
                         n_train_images=len(self.data.train_x), n_test_images=len(self.data.test_x), complete=False, phases_done=[],
@@ -356,9 +368,8 @@ class Bench:
         "The finished run of preset `choices_from` (a preset that borrows its choices and supervised rows), or {}; read once"
         src = self.p.get("choices_from")
         if not src: return {}
-        jf = RESULTS / f"quality_{src}.json"
-        old = json.loads(jf.read_text()) if jf.exists() else {}
-        if not old.get("complete"): sys.exit(f"preset {self.name} borrows the choices of preset {src}: run that first ({jf})")
+        jf, old = finished_run(src)
+        if not old: sys.exit(f"preset {self.name} borrows the choices of preset {src}: run that first ({jf})")
         return old
 
     def borrow_selection(self):
@@ -547,10 +558,9 @@ class Bench:
         self.res["claims"], self.res["targets"] = out, tg
         if self.p.get("choices_from"): self.res["against_borrowed"] = self.against(self.p["choices_from"], self.borrowed)
         for src in self.p.get("also_against", ()):   # other finished runs with the same seeds and splits, compared row by row
-            jf = RESULTS / f"quality_{src}.json"
-            old = json.loads(jf.read_text()) if jf.exists() else {}
-            if old.get("complete"): self.res.setdefault("against_others", {})[src] = self.against(src, old)
-            else: self.res["notes"].append(f"not compared with preset {src}: {_shown(jf)} is not a finished run")
+            jf, old = finished_run(src)
+            if old: self.res.setdefault("against_others", {})[src] = self.against(src, old)
+            elif (n := f"not compared with preset {src}: {_shown(jf)} is not a finished run") not in self.res["notes"]: self.res["notes"].append(n)
         self.save()
 
     def fine_tuned_row(self, f):
@@ -630,8 +640,7 @@ class Bench:
             md.append(f"- {t['name']}{where}: {what} -> {'met' if t['met'] else 'MISSED'}{how}")
         for ab in [self.res.get("against_borrowed"), *self.res.get("against_others", {}).values()]:
             if not ab: continue
-            which = "the same pretraining" if ab.get("same_pretraining") else "another pretraining"
-            md += ["", f"Against {ab['run']} (its seeds and label splits, {which}; paired over seeds" + (f"; {ab['note']}" if ab.get("note") else "") + "):", ""]
+            md += ["", f"Against {ab['run']} (its seeds and label splits, paired over seeds" + (f"; {ab['note']}" if ab.get("note") else "") + "):", ""]
             md += [f"- {r['name']}, {fraction_text(r['fraction'])}: {r['text']}" for r in ab["rows"]]
             md += [f"- encoder on all labels, {k.replace('_test', '')} (test): {v['this']:.1f}% against {v['borrowed']:.1f}%" for k, v in ab["encoder_all_labels"].items()]
         if self.res.get("probes"):
