@@ -95,7 +95,8 @@ PRESETS = {
                 # left out of the grid to keep the preset near 2 hours on a 2-core CPU without AMX
                 # fastai's one-cycle beat the official cosine on validation at 0.2% after a 4-epoch pretraining (cpu_ft_recipe,
                 # 2026-12-05; tied at 1%); after 16 epochs it tied at both on one pretraining (cpu_ft_schedule) and won at 0.2% on
-                # another (cpu_pretrain_seed): the next run chooses between them
+                # another (cpu_pretrain_seed) and a third (cpu_pretrain_seed2, where the cosine won by 0.4 at 1%): the next run
+                # chooses between them
                 # per fraction (the committed run's grid had cosine only)
                 ft_grid=dict(ft_augment=("flip",), finetune_base_lr=(0.02, 0.1, 0.3), ft_schedule=("cosine", "one_cycle")),
                 sup_grid=dict(supervised_lr=(1e-3, 3e-3, 1e-2, 3e-2)),

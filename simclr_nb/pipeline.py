@@ -73,7 +73,7 @@ class PipelineConfig:
     ft_augment: str = 'flip'            # 'none', 'flip', 'translate' or 'crop'; flip chosen on validation (Fashion-MNIST, against translate; digits: 13_recipe) where the paper's crop+flip is made for 224 px
     crop_min_area: float = 0.5          # smallest crop area when an augmentation is 'crop' (paper: 0.08 at 224 px)
     ft_head_init: str = 'zero'          # the classifier starts at 'zero' (paper) or from a linear 'probe' on the frozen features (LP-FT, Kumar et al. 2022)
-    ft_schedule: str = 'one_cycle'      # fastai's one-cycle (warm-up over 25%), 'cosine' from the peak without warm-up (official) or 'constant'; one-cycle won on validation (Fashion-MNIST 0.2% after 4 pretraining epochs and on one of two 16-epoch pretrainings, digits 10%), tied elsewhere (1%), never lost: 13_recipe
+    ft_schedule: str = 'one_cycle'      # fastai's one-cycle (warm-up over 25%), 'cosine' from the peak without warm-up (official) or 'constant'; one-cycle won on validation (Fashion-MNIST 0.2% after 4 pretraining epochs and on two of three 16-epoch pretrainings, digits 10%), tied elsewhere, lost once (1% on the third 16-epoch pretraining, by 0.4; equal on test): 13_recipe
     ft_bn: str = 'train'                # batch norm while fine-tuning: 'train' (batch statistics, official) or 'frozen' (the pretrained statistics kept)
     baselines: bool = True              # train the supervised-from-scratch and linear-evaluation baselines (--no-baselines: skip them)
     # the supervised-from-scratch baseline: trained the strong supervised way, not with the fine-tuning recipe
