@@ -617,7 +617,7 @@ class Bench:
         note = ("the same pretraining on both sides: the label seeds and downstream training are all the noise there is" if same else
                 "one pretraining on each side: each standard error covers the label seeds and downstream training, "
                 "not the spread between pretrainings (cpu_pretrain_seed measures it)")
-        return dict(run=f"quality_{src}.json", rows=rows, encoder_all_labels=enc, same_pretraining=same, note=note)
+        return dict(run=result_path(src).name, rows=rows, encoder_all_labels=enc, same_pretraining=same, note=note)
 
     def markdown(self):
         fr = self.p["fractions"]
