@@ -36,8 +36,9 @@ natively, AVX512-BF16/AMX, or on a bf16 GPU; fp32 elsewhere). Where that is bf16
 under bf16 autocast (`lightly_bf16`, its own modules) are measured too, and the kit is compared with lightly's best row.
 On CPUs without native bf16 it is emulated and slower, so the bf16 rows are skipped there.
 
-4. Roofline: the machine's matmul throughput (2048x2048 `torch.mm`) in fp32 and bf16, the FLOPs of one training step
-   (FlopCounterMode), and each model-only row's achieved GFLOP/s as a share of the peak of its precision.
+4. Roofline: the machine's rate in fp32 and bf16, the better of a 2048x2048 `torch.mm` and a 3x3 channels-last
+   convolution (on the AVX512-BF16 EPYC, MKL's matmul is slower than oneDNN's convolutions), the FLOPs of one training
+   step (FlopCounterMode), and each model-only row's achieved GFLOP/s as a share of the peak of its precision.
 5. torch.compile (`--no-compile` skips it): eager against compiled model-only steps at the first width, interleaved;
    compile overhead (from an empty inductor cache) and the number of steps after which compiling pays off.
 
@@ -254,14 +255,30 @@ def lightly_step(model, opt, views, crit, bf16=False):
 
 
 # ---------------------------------------------------------------- 4. roofline: the machine's matmul peak, the step's FLOPs
-def matmul_gflops(device, dtype, n=2048, repeats=5):
-    "Achieved GFLOP/s of a large square `torch.mm` (2 n^3 FLOPs), median of `repeats` after one warm-up."
-    a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
-    torch.mm(a, b); sync(device)
+def achieved_gflops(f, flops, device, repeats=5):
+    "GFLOP/s of `f()`, which does `flops` FLOPs: median of `repeats` timed calls after one warm-up."
+    f(); sync(device)
     ts = []
     for _ in range(repeats):
-        t0 = time.perf_counter(); torch.mm(a, b); sync(device); ts.append(time.perf_counter() - t0)
-    return 2 * n ** 3 / med(ts) / 1e9
+        t0 = time.perf_counter(); f(); sync(device); ts.append(time.perf_counter() - t0)
+    return flops / med(ts) / 1e9
+
+
+def matmul_gflops(device, dtype, n=2048, repeats=5):
+    "Achieved GFLOP/s of a large square `torch.mm` (2 n^3 FLOPs)."
+    a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
+    return achieved_gflops(lambda: torch.mm(a, b), 2 * n ** 3, device, repeats)
+
+
+def conv_gflops(device, dtype, c=128, hw=32, bs=32, repeats=5):
+    """Achieved GFLOP/s of a 3x3 convolution forward in channels-last (`c` -> `c` channels at `hw` px, batch `bs`:
+    2 bs hw^2 c^2 9 FLOPs): the training step's own kind of kernel (oneDNN's on a CPU, cuDNN's on a GPU). On the EPYC with
+    AVX512-BF16 the step's convolutions ran at 135% (fp32) and 141% (bf16) of `torch.mm`'s rate (speed_cpu.json,
+    2026-12-04): there torch.mm's fp32 BLAS is MKL, which does not reach on that AMD processor what oneDNN's kernels do,
+    so the matmul alone is not the machine's peak."""
+    x = torch.randn(bs, c, hw, hw, device=device).to(dtype).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(c, c, 3, 3, device=device).to(dtype).contiguous(memory_format=torch.channels_last)
+    return achieved_gflops(lambda: torch.nn.functional.conv2d(x, w, padding=1), 2 * bs * hw * hw * c * c * 9, device, repeats)
 
 
 def step_flops(width, views, device):
@@ -274,19 +291,25 @@ def step_flops(width, views, device):
 
 
 def roofline(device, repeats=5):
+    """The machine's rate in each precision the kit can run here: a large `torch.mm` and a 3x3 convolution (the step's
+    own kind), and the peak a step's share is read against, the better of the two."""
     # 2048 keeps a 2-core CPU's product near a second; a GPU needs 8192 to approach its peak (2048 finishes in microseconds)
     n = 8192 if device.type == "cuda" else 2048
+    conv_size = dict(c=256, hw=32, bs=256) if device.type == "cuda" else dict(c=128, hw=32, bs=32)   # ~1 ms on an H100; ~50 ms on 2 cores
     # on a GPU cuDNN runs fp32 convolutions on TF32 tensor cores (torch.backends.cudnn.allow_tf32, on by default) while
     # torch.mm stays in true fp32: the fp32 rows' peak is the TF32 matmul there (the H200 run of 2026-12-04 divided by the
     # true-fp32 one, 51 TFLOP/s, and showed shares above 100%)
     tf32 = device.type == "cuda" and torch.backends.cudnn.allow_tf32
     old_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32 or old_tf32
-    try: peak = {"fp32": matmul_gflops(device, torch.float32, n=n, repeats=repeats)}
+    dtypes = {"fp32": torch.float32, **({"bf16": torch.bfloat16} if resolve_precision("auto", device) == "bf16" else {})}
+    try: mm = {k: matmul_gflops(device, d, n=n, repeats=repeats) for k, d in dtypes.items()}
     finally: torch.backends.cuda.matmul.allow_tf32 = old_tf32
-    if resolve_precision("auto", device) == "bf16": peak["bf16"] = matmul_gflops(device, torch.bfloat16, n=n, repeats=repeats)
-    return dict(what=f"achieved GFLOP/s of torch.mm on {n}x{n} matrices (median of {repeats})"
-                     + ("; fp32 on TF32 tensor cores, as cuDNN runs the fp32 convolutions" if tf32 else ""), matmul_gflops=peak)
+    conv = {k: conv_gflops(device, d, repeats=repeats, **conv_size) for k, d in dtypes.items()}
+    return dict(what=f"the better of torch.mm on {n}x{n} matrices and a 3x3 channels-last convolution ({conv_size['c']} channels, "
+                     f"{conv_size['hw']} px, batch {conv_size['bs']}), achieved GFLOP/s, medians of {repeats}"
+                     + ("; fp32 on TF32 tensor cores, as cuDNN runs the fp32 convolutions" if tf32 else ""),
+                matmul_gflops=mm, conv_gflops=conv, peak_gflops={k: max(mm[k], conv[k]) for k in mm})
 
 
 # ---------------------------------------------------------------- 5. torch.compile: what it costs and when it pays
@@ -368,14 +391,14 @@ def measure_width(res, args, width, x1, x3, device, have_lightly, bf16):
             print(f"  rep {rep} {k:40s} {args.bs / mo[k][-1]:7.1f} images/s (model only)", flush=True)
     key = f"{ch}ch"
     flops = step_flops(width, views, device)
-    peak = res["roofline"]["matmul_gflops"]
+    peak = res["roofline"]["peak_gflops"]
     def prec_of(k): return runners[k].precision
     res["end_to_end"][key] = dict(width=width, base_channels=ch, parameters=count_parameters(runners["simclr_nb"].model),
         warm_in_steps=warm, timed_steps=steps,
         results={k: dict(step_s=t, median_step_s=med(t), images_per_s=args.bs / med(t), precision=prec_of(k)) for k, t in e2e.items()})
     res["model_only"][key] = dict(width=width, base_channels=ch, timed_steps=steps, step_gflop=flops / 1e9,
         results={k: dict(step_s=t, median_step_s=med(t), images_per_s=args.bs / med(t), precision=prec_of(k),
-                         achieved_gflops=flops / med(t) / 1e9, share_of_matmul_peak=flops / med(t) / 1e9 / peak[prec_of(k)])
+                         achieved_gflops=flops / med(t) / 1e9, share_of_peak=flops / med(t) / 1e9 / peak[prec_of(k)])
                  for k, t in mo.items()})
     res["end_to_end"][key]["ratios"] = ratios = width_ratios(res, key, args.bs)
     for k, v in ratios.items(): print(f"  {k}: {v:.3f}")
@@ -453,9 +476,9 @@ def main():
     res["settings"]["bf16_path"] = (f"native: torch CPU capability {torch.backends.cpu.get_cpu_capability()}, "
                                     f"flags {[f for f in cpu_flags() if 'bf16' in f]}" if bf16 and device.type == "cpu"
                                     else "GPU bf16" if bf16 else "not native here: bf16 rows skipped")
-    print(f"[roofline] matmul peak ...", flush=True)
-    res["roofline"] = roofline(device)
-    for k, v in res["roofline"]["matmul_gflops"].items(): print(f"  {k}: {v:.0f} GFLOP/s")
+    print(f"[roofline] matmul and convolution rates ...", flush=True)
+    res["roofline"] = rf = roofline(device)
+    for k, v in rf["peak_gflops"].items(): print(f"  {k}: matmul {rf['matmul_gflops'][k]:.0f}, convolution {rf['conv_gflops'][k]:.0f} GFLOP/s")
     res["end_to_end"], res["model_only"] = {}, {}
     for width in args.widths:
         measure_width(res, args, width, x1, x3, device, have_lightly, bf16)
@@ -521,13 +544,14 @@ def markdown(res):
     for k, v in A.items():
         L.append(f"| {k} | {v['images_per_s']:,.0f} | {v['median_s'] / A['simclr_nb']['median_s']:.1f} |")
     if "roofline" in res:
-        pk = res["roofline"]["matmul_gflops"]
-        L += ["", "## Roofline", "", "Matmul peak (" + res["roofline"]["what"] + "): "
-              + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in pk.items()) + ". A step's FLOPs are its convolutions and "
+        rf = res["roofline"]
+        L += ["", "## Roofline", "", "Peak (" + rf["what"] + "): " + ", ".join(
+                  f"{k} {v:,.0f} GFLOP/s (matmul {rf['matmul_gflops'][k]:,.0f}, convolution {rf['conv_gflops'][k]:,.0f})" for k, v in rf["peak_gflops"].items())
+              + ". A step's FLOPs are its convolutions and "
               "matmuls, forward and backward (torch's FlopCounterMode); BN, ReLU, the loss's softmax and the optimizer are "
               "memory-bound and add time but no counted FLOPs."]
     L += ["", f"## Pretraining, images/s: end to end and model-only step (ResNet-18 CIFAR stem, 3-layer head, batch {res['settings']['batch_size']}, 32 px, LARS)", "",
-          "| width | variant | precision | end to end | model-only step | data + loop share | vs lightly fp32 | vs lightly's best | model-only GFLOP/s | share of matmul peak |",
+          "| width | variant | precision | end to end | model-only step | data + loop share | vs lightly fp32 | vs lightly's best | model-only GFLOP/s | share of peak |",
           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for key, e in res.get("end_to_end", {}).items():
         E, M = e["results"], res["model_only"][key]["results"]
@@ -537,7 +561,7 @@ def markdown(res):
             share = max(0.0, 1 - mo["median_step_s"] / v["median_step_s"])
             vs = [f"{E[ref]['median_step_s'] / v['median_step_s']:.2f}x" if ref in E else "" for ref in ("lightly", best)]
             L.append(f"| {key} | {k} | {v['precision']} | {v['images_per_s']:.1f} | {mo['images_per_s']:.1f} | {100 * share:.0f}% | "
-                     f"{vs[0]} | {vs[1]} | {mo.get('achieved_gflops', float('nan')):.1f} | {100 * mo.get('share_of_matmul_peak', float('nan')):.0f}% |")
+                     f"{vs[0]} | {vs[1]} | {mo.get('achieved_gflops', float('nan')):.1f} | {100 * mo.get('share_of_peak', float('nan')):.0f}% |")
         L.append(f"| {key} | (step: {res['model_only'][key].get('step_gflop', float('nan')):.1f} GFLOP; lightly's best: {best}) | | | | | | | | |")
     if "compile" in res:
         c = res["compile"]

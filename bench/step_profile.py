@@ -9,7 +9,8 @@ and glibc keeping freed memory, the kit's CPU defaults; the kit's `precision='au
 convolution forward and backward, matmuls, batch norm forward and backward, ReLU (forward and backward), additions
 (residuals, gradient accumulation, the optimizer), the rest. The step's convolution and matmul FLOPs
 (`FlopCounterMode`, as `speed.py` counts them) divided by the time in those operators gives the rate the convolutions
-themselves reach, set against the machine's matmul peak measured in the same run (`speed.roofline`, before and after
+themselves reach, set against the machine's peak measured in the same run (`speed.roofline`: the better of a matmul and
+a 3x3 convolution; before and after
 the profiles; the higher counts, as a peak is the best the machine did: on a shared 2-core machine one reading can
 fall well below the next): what is left between the step's overall rate and the convolutions' rate is the
 memory-bound operators' time.
@@ -89,11 +90,12 @@ def main():
         peaks = [speed.roofline(device)]
         rows = [profile_width(w, args.steps, device) for w in args.widths]
         peaks.append(speed.roofline(device))
-        peak = dict(peaks[0], matmul_gflops={k: max(p["matmul_gflops"][k] for p in peaks) for k in peaks[0]["matmul_gflops"]},
-                    before_and_after={k: [round(p["matmul_gflops"][k], 1) for p in peaks] for k in peaks[0]["matmul_gflops"]})
+        best = lambda key: {k: max(p[key][k] for p in peaks) for k in peaks[0][key]}
+        peak = dict(peaks[0], matmul_gflops=best("matmul_gflops"), conv_gflops=best("conv_gflops"), peak_gflops=best("peak_gflops"),
+                    before_and_after={k: [round(p["peak_gflops"][k], 1) for p in peaks] for k in peaks[0]["peak_gflops"]})
         for r in rows:
-            p = peak["matmul_gflops"][r["precision"]]
-            r.update(matmul_peak_gflops=round(p, 1), convolutions_share_of_peak=round(r["convolution_and_matmul_gflops"] / p, 3),
+            p = peak["peak_gflops"][r["precision"]]
+            r.update(peak_gflops=round(p, 1), convolutions_share_of_peak=round(r["convolution_and_matmul_gflops"] / p, 3),
                      whole_step_share_of_peak=round(r["whole_step_gflops"] / p, 3))
             print(json.dumps(r), flush=True)
     finally: glibc_keep_freed_memory(False)
