@@ -289,19 +289,21 @@ class Verdict:
     margin: float         # the claim is a > b + margin
     paired: bool
     n: int                # seeds (pairs when paired)
+    unit: str = 'seed'    # what one value is: a seed, or e.g. a pretraining (each one's mean over its seeds)
     def __str__(self):
         se = '' if math.isnan(self.se) else f" ± {100 * self.se:.1f} (SE{', paired' if self.paired else ''})"
-        why = {'not resolved': ' at this size' if not math.isnan(self.se) else ' (one seed: no spread to judge by)'}.get(self.outcome, '')
-        return f"{100 * self.difference:+.1f}{se} points over {self.n} seed{'s' * (self.n != 1)}: {self.outcome}{why}"
+        why = {'not resolved': ' at this size' if not math.isnan(self.se) else f' (one {self.unit}: no spread to judge by)'}.get(self.outcome, '')
+        return f"{100 * self.difference:+.1f}{se} points over {self.n} {self.unit}{'s' * (self.n != 1)}: {self.outcome}{why}"
     def to_dict(self) -> dict:
         return dict(outcome=self.outcome, difference=self.difference, se=None if math.isnan(self.se) else self.se,
-                    margin=self.margin, paired=self.paired, n=self.n, text=str(self))
+                    margin=self.margin, paired=self.paired, n=self.n, unit=self.unit, text=str(self))
 
 # %% ../nbs/05_evaluate.ipynb #1efa0350
-def verdict(a, b=0., margin:float=0., k:float=2., paired:bool|None=None) -> Verdict:
+def verdict(a, b=0., margin:float=0., k:float=2., paired:bool|None=None, unit:str='seed') -> Verdict:
     """Does `a` beat `b + margin`? `a`, `b`: values over seeds (`{seed: value}`, lists or `Spread`s; `b` may be a number).
     Paired (per-seed differences) when both are dicts over the same >= 2 seeds, unless `paired=False`. The claim holds
-    when the difference minus `margin` exceeds `k` standard errors, does not hold below `-k` SE, else is not resolved."""
+    when the difference minus `margin` exceeds `k` standard errors, does not hold below `-k` SE, else is not resolved.
+    `unit` names what one value is in the text (`'pretraining'` where each value is one pretraining's mean over seeds)."""
     if not isinstance(b, (dict, list, tuple, Spread)): b = {s: float(b) for s in spread(a).values}
     a, b = spread(a), spread(b)
     if a.n == 0 or b.n == 0: raise ValueError(f"verdict needs values on both sides; got {a.n} and {b.n}")
@@ -319,4 +321,4 @@ def verdict(a, b=0., margin:float=0., k:float=2., paired:bool|None=None) -> Verd
     elif excess > k * se: outcome = 'holds'
     elif excess < -k * se: outcome = 'does not hold'
     else: outcome = 'not resolved'
-    return Verdict(outcome, diff, se, margin, paired, n)
+    return Verdict(outcome, diff, se, margin, paired, n, unit)
