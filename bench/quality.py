@@ -467,14 +467,17 @@ class Bench:
         if not (main / "metrics.json").exists(): sys.exit(f"--probe: the rows at {fraction_text(f)} are not finished ({main}); run the preset first")
         probe = {**ft, **over}
         share = [(self.folder(f, "finetune", probe), [stage_key("finetune", f, 0)])]   # the seed-0 run of a grid that had this setting
+        t0 = time.time()
         r, diverged = self.try_run(self.cfg(f, seeds, **probe), self.folder(f, "probe", probe), ("finetune",), share)
+        wall_s = round(time.time() - t0, 1)   # this process's time for the probe (near 0 where its stages were already done)
         base = json.loads((main / "metrics.json").read_text())   # the finished rows
         get = lambda metrics, field: seed_values(self.cfg(f, seeds), metrics, "finetune", f, field)
         m = machine_info(self.device)
         layer = over.get("ft_layer", self.base.ft_layer)
         layers = f"layer {layer}" + (f" against layer {self.base.ft_layer}" if layer != self.base.ft_layer else "")
         row = dict(fraction=f, chosen=ft, probe=over, measure=f"fine-tuned ({layers}) validation accuracy, paired over seeds",
-                   valid_chosen=get(base, "valid_accuracy"), judged={k: m[k] for k in ("cpu", "cores", "date", "git_commit", "uncommitted_changes")})
+                   valid_chosen=get(base, "valid_accuracy"), wall_s=wall_s,
+                   judged={k: m[k] for k in ("cpu", "cores", "date", "git_commit", "uncommitted_changes")})
         if diverged: row.update(outcome="diverged", text=f"diverged: {diverged}", diverged=diverged)
         else: row.update(valid_probe=get(r.metrics, "valid_accuracy"), test_probe_not_used=get(r.metrics, "accuracy"),
                          **verdict(get(r.metrics, "valid_accuracy"), get(base, "valid_accuracy")).to_dict())
@@ -687,7 +690,8 @@ class Bench:
             md += [f"- encoder on all labels, {k.replace('_test', '')} (test): {v['this']:.1f}% against {v['borrowed']:.1f}%" for k, v in ab["encoder_all_labels"].items()]
         if self.res.get("probes"):
             md += ["", "Probes (after the run: one more fine-tuning setting against the chosen one, validation accuracy, every seed; no choice changed):", ""]
-            md += [f"- {fraction_text(p['fraction'])}: {p['probe']} against {p['chosen']}: {p['text']}" for p in self.res["probes"]]
+            md += [f"- {fraction_text(p['fraction'])}: {p['probe']} against {p['chosen']}: {p['text']}"
+                   + (f" ({p['wall_s']:.0f} s)" if p.get("wall_s") is not None else "") for p in self.res["probes"]]
         md += ["", "Chosen settings (validation, seed 0): " + "; ".join(
             f"{k}: " + ", ".join(f"{kind} {v['chosen']}" for kind, v in s.items()) for k, s in self.res["selection"].items())]
         m = self.res["machine"]

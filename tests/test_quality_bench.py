@@ -144,6 +144,7 @@ def test_a_diverging_setting_is_recorded_not_the_end_of_the_benchmark(tmp_path, 
     assert p['outcome'] == 'diverged' and p['text'].startswith('diverged: finetune') and p['valid_chosen'] == {0: 0.8, 1: 0.8}
     b.probe(0.1, {'finetune_base_lr': 0.02})   # one that trains is judged as before
     assert b.res['probes'][-1]['outcome'] == 'does not hold' and b.res['probes'][-1]['difference'] == pytest.approx(-0.1)
+    assert all(p['wall_s'] >= 0 for p in b.res['probes'])   # each probe keeps its own time (not in the run's wall_s)
     b.p['ft_grid'] = dict(finetune_base_lr=(0.3, 0.5))
     with pytest.raises(SystemExit, match='every finetune setting of the grid diverged'): b.select(0.1)
 
