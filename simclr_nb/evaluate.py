@@ -288,15 +288,18 @@ class Verdict:
     se: float             # standard error of the difference (nan with fewer than 2 seeds on a side)
     margin: float         # the claim is a > b + margin
     paired: bool
-    n: int                # seeds (pairs when paired)
+    n: int                # seeds (pairs when paired; `a`'s when not)
     unit: str = 'seed'    # what one value is: a seed, or e.g. a pretraining (each one's mean over its seeds)
+    n_b: int | None = None  # `b`'s count where an unpaired verdict's sides differ in size (4 pretrainings against 3)
     def __str__(self):
         se = '' if math.isnan(self.se) else f" ± {100 * self.se:.1f} (SE{', paired' if self.paired else ''})"
         why = {'not resolved': ' at this size' if not math.isnan(self.se) else f' (one {self.unit}: no spread to judge by)'}.get(self.outcome, '')
-        return f"{100 * self.difference:+.1f}{se} points over {self.n} {self.unit}{'s' * (self.n != 1)}: {self.outcome}{why}"
+        n = self.n if self.n_b in (None, self.n) else f"{self.n} and {self.n_b}"
+        return f"{100 * self.difference:+.1f}{se} points over {n} {self.unit}{'s' * (n != 1)}: {self.outcome}{why}"
     def to_dict(self) -> dict:
         return dict(outcome=self.outcome, difference=self.difference, se=None if math.isnan(self.se) else self.se,
-                    margin=self.margin, paired=self.paired, n=self.n, unit=self.unit, text=str(self))
+                    margin=self.margin, paired=self.paired, n=self.n, unit=self.unit, text=str(self),
+                    **({} if self.n_b in (None, self.n) else dict(n_b=self.n_b)))
 
 # %% ../nbs/05_evaluate.ipynb #1efa0350
 def verdict(a, b=0., margin:float=0., k:float=2., paired:bool|None=None, unit:str='seed') -> Verdict:
@@ -314,11 +317,11 @@ def verdict(a, b=0., margin:float=0., k:float=2., paired:bool|None=None, unit:st
         d = spread({s: a.values[s] - b.values[s] for s in a.values})
         diff, se, n = d.mean, d.std / math.sqrt(d.n), d.n
     else:
-        diff, n = a.mean - b.mean, min(a.n, b.n)
+        diff, n = a.mean - b.mean, a.n
         se = math.sqrt(a.std ** 2 / a.n + b.std ** 2 / b.n) if min(a.n, b.n) >= 2 else float('nan')
     excess = diff - margin
     if math.isnan(se): outcome = 'not resolved'
     elif excess > k * se: outcome = 'holds'
     elif excess < -k * se: outcome = 'does not hold'
     else: outcome = 'not resolved'
-    return Verdict(outcome, diff, se, margin, paired, n, unit)
+    return Verdict(outcome, diff, se, margin, paired, n, unit, n_b=None if paired else b.n)
