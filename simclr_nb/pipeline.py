@@ -254,8 +254,8 @@ DISTILL_FIELDS = frozenset({'distill_epochs', 'distill_bs', 'distill_base_lr', '
 SELECTION_FIELDS = frozenset({'seeds', 'label_fractions', 'baselines', 'self_distill', 'distill_seeds'})
 # the settings only one stage reads: the pretraining's that no labeled stage shares (the architecture, data and
 # precision it does), fine-tuning's (schedule, rate, length, augmentation, head and batch norm) and the supervised baseline's
-PRETRAIN_ONLY_FIELDS = frozenset({'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength',
-    'pretrain_crop_min_area', 'blur', 'memory', 'weight_decay'})
+PRETRAIN_ONLY_FIELDS = frozenset({'seed', 'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength',
+    'pretrain_crop_min_area', 'blur', 'memory', 'weight_decay'})   # `seed` seeds the pretraining; a labeled stage seeds itself with its label seed
 FINETUNE_ONLY_FIELDS = frozenset({'finetune_base_lr', 'finetune_steps', 'finetune_epochs', 'ft_augment', 'ft_head_init', 'ft_schedule', 'ft_bn'})
 SUPERVISED_FIELDS = frozenset({'supervised_lr', 'supervised_wd', 'supervised_steps', 'supervised_epochs', 'supervised_augment'})
 LABELED_TRAINING_FIELDS = frozenset({'ft_layer', 'finetune_bs', 'crop_min_area'})   # read by fine-tuning and the baseline, not linear evaluation
