@@ -186,3 +186,34 @@ def test_a_comparison_says_whether_both_sides_share_their_pretraining(bench):
     ab = bench.res['against_borrowed']
     assert not ab['same_pretraining'] and ab['note'].startswith('one pretraining on each side')
     assert {r['row']: r for r in ab['rows']}['finetune']['name'].endswith('the same settings, another pretraining')
+
+def test_a_preset_reuses_another_presets_finished_pretraining_only_with_its_settings(tmp_path, monkeypatch):
+    "`pretrain_from`: the other preset's pretraining is hard-linked into this run folder, never one trained with other settings"
+    monkeypatch.setattr(quality, 'ROOT', tmp_path)
+    b = quality.Bench('cpu_long_label_seeds', 'cpu', tmp_path/'runs'/'bench_quality_cpu_long_label_seeds', False, rejudge=True)
+    b.res = {}
+    with pytest.raises(SystemExit, match='run that first'): b.reuse_pretraining()
+    src = tmp_path/'runs'/'bench_quality_cpu_long_seed3'
+    (src/'pretrain').mkdir(parents=True)
+    (src/'pretrain'/'pretrain.pth').write_bytes(b'weights')
+    (src/'pretrain'/'metrics.json').write_text(json.dumps({'pretrain': {'wall_s': 3409.9, 'knn_accuracy': 0.7988}}))
+    (src/'encoder_all_labels.json').write_text('{"linear_test": 0.877}')
+    b.reuse_pretraining()
+    assert (b.out/'pretrain'/'pretrain.pth').read_bytes() == b'weights'
+    assert json.loads((b.out/'pretrain'/'metrics.json').read_text())['pretrain']['shared_from'] == str(src/'pretrain')
+    assert json.loads((b.out/'encoder_all_labels.json').read_text()) == {'linear_test': 0.877}
+    assert b.res['pretrain_from'] == 'cpu_long_seed3'
+    other = quality.Bench('cpu_long_label_seeds', 'cpu', tmp_path/'other', False, rejudge=True)
+    monkeypatch.setitem(quality.PRESETS['cpu_long_label_seeds'], 'cfg', dict(quality.PRESETS['cpu_long_seed3']['cfg'], temperature=0.2))
+    with pytest.raises(SystemExit, match='other pretraining settings'): other.reuse_pretraining()
+
+def test_a_supervised_row_trained_again_is_not_named_by_a_pretraining(bench, monkeypatch):
+    "The baseline reads no pretraining (nor the pretraining's seed): with the same settings it is the same row trained again"
+    monkeypatch.setitem(bench.p, 'rows', ('supervised', 'finetune'))
+    bench.res['accuracy_percent'].update(acc(supervised={'10pct': {0: 84.4, 1: 85.1, 2: 84.3}}))
+    bench.res['config']['seed'] = 3   # another pretraining seed: the fine-tuned row names it, the baseline does not
+    bench.judge()
+    rows = {r['row']: r for r in bench.res['against_borrowed']['rows']}
+    assert rows['supervised']['name'].endswith('the same settings, trained again (it reads no pretraining)')
+    assert rows['supervised']['difference'] == pytest.approx((84.6 - 84.5) / 100, abs=1e-4)
+    assert 'seed 3 against 0' in rows['finetune']['name']
