@@ -71,7 +71,8 @@ from simclr_nb.data import load_dataset, label_fraction_split, validation_split,
 from simclr_nb.evaluate import extract_features, knn_accuracy, spread, verdict
 from simclr_nb.finetune import linear_eval
 from simclr_nb.pipeline import (PipelineConfig, run_pipeline, share_stages, stage_key, fraction_tag, load_pretrained, labeled_step_count,
-                                RunFolder, make_splits, seed_values, common_seed_verdict, fields_affecting, complete_saved_config)
+                                RunFolder, make_splits, seed_values, common_seed_verdict, fields_affecting, complete_saved_config,
+                                PRETRAIN_ONLY_FIELDS)
 from simclr_nb.precision import resolve_precision
 from simclr_nb.checkpoint import atomic_write, NonFiniteLoss
 
@@ -665,7 +666,8 @@ class Bench:
             diff = [f"{k} {mine_cfg[k]} against {theirs_cfg[k]}" for k in mine_cfg if k in hit]
             # 'auto' resolves per machine: the same setting may have trained in bf16 there and in fp32 here
             if prec != old_prec and "precision" in fields_affecting(m, {"precision"}): diff.append(f"precision {prec} against {old_prec} (as each machine resolved {mine_cfg.get('precision')!r})")
-            if not diff and m == "supervised": return "the same settings, trained again (it reads no pretraining)"
+            if not diff and not fields_affecting(m, PRETRAIN_ONLY_FIELDS):   # the run folders' rule: this stage reads no pretraining
+                return "the same settings, trained again (it reads no pretraining)"
             return ", ".join(diff) or f"the same settings, {'the same' if same else 'another'} pretraining"
         rows = []
         for f in self.p["fractions"]:
