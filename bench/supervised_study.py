@@ -13,7 +13,15 @@ trained on the same labels beside them. Test accuracies are stored and never use
 The labeled subsets and the validation hold-out are the pipeline's (`make_splits`), on all 60,000 training images at 28
 px. Each arm's result is written to the JSON as soon as it is done and reused when the study runs again.
 
+The arm `views_channels_last` changes no value, only the memory layout of the augmented batches: until commit 45729a9
+(2026-12-04) a 1-channel batch of 'translate' views came out with NHWC strides, so the whole baseline ran oneDNN's
+channels-last kernels; since then NCHW. The same seed then rounds differently and ends elsewhere (the `cpu` run's
+supervised rows, trained before 45729a9, are the `views_channels_last` arm's to the last digit, today's pipeline's the
+`kit` arm's). Paired over many label splits it asks whether that move is noise or a systematic change of the baseline.
+
     python bench/supervised_study.py             # writes bench/results/supervised_study_<cpu|cuda>.json
+    python bench/supervised_study.py --fraction 0.01 --seeds 0 1 2 3 4 5 6 7 8 9 --lr 0.01 --steps 500 \
+        --arms kit views_channels_last --out bench/results/supervised_layout_1pct_cpu.json   # then --seeds 10 .. 19; 0.002 -> _0.2pct_
 """
 import argparse, dataclasses, json, sys, time
 from functools import partial
@@ -30,7 +38,9 @@ from simclr_nb.evaluate import spread, verdict
 from simclr_nb.optim import Adam
 from simclr_nb.pipeline import PipelineConfig, make_splits, supervised_stage_learner, _accuracies, NoValidation, labeled_step_count
 from simclr_nb.precision import resolve_precision
+from fastai.callback.core import Callback
 from fastai.torch_core import set_seed
+from simclr_nb.augment import AugmentBatch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,16 +49,33 @@ ARMS = {   # name: changes to the kit's supervised learner (base: fastai Adam, s
     'wd_5e-4': dict(wd=5e-4),
     'torch_adam': dict(sqr_mom=0.999, eps=1e-8),
     'torch_adam_wd_5e-4': dict(sqr_mom=0.999, eps=1e-8, wd=5e-4),
+    # the same values in another memory layout: before commit 45729a9 (2026-12-04) the 'translate' views of a 1-channel
+    # batch came out with channels-last strides, so the whole network ran oneDNN's NHWC kernels; since then NCHW
+    'views_channels_last': dict(layout='channels_last'),
 }
 
 
-def kit_arm(cfg, data, split, valid, seed, device, wd=None, **adam):
-    "The kit's supervised stage (`pipeline.supervised_stage_learner`, without a run folder), its Adam and weight decay changed."
+def nhwc_strides(x):
+    "`x` (B, C, H, W) with the same values and NHWC strides, also for C = 1 (where `contiguous(memory_format=channels_last)` keeps NCHW's)."
+    B, C, H, W = x.shape
+    return x.new_empty((B, H, W, C)).copy_(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)   # a fresh (B, H, W, C) buffer: strides (HWC, 1, WC, C)
+
+
+class ViewsChannelsLast(Callback):
+    "Each augmented training batch with NHWC strides (the same values): the layout the baseline's views had before 45729a9."
+    order = AugmentBatch.order + 1
+    def before_batch(self):
+        if self.training: self.learn.xb = (nhwc_strides(self.xb[0]), *self.xb[1:])
+
+
+def kit_arm(cfg, data, split, valid, seed, device, wd=None, layout=None, **adam):
+    "The kit's supervised stage (`pipeline.supervised_stage_learner`, without a run folder), its Adam, weight decay or views' layout changed."
     set_seed(seed)
     learn, epochs, precision = supervised_stage_learner(cfg if wd is None else dataclasses.replace(cfg, supervised_wd=wd), data, split, device)
     if adam: learn.opt_func = partial(Adam, **adam)
     t = time.perf_counter()
-    with learn.no_logging(), learn.no_bar(): learn.fit(epochs, cbs=NoValidation())
+    cbs = [NoValidation()] + ([ViewsChannelsLast()] if layout == 'channels_last' else [])
+    with learn.no_logging(), learn.no_bar(): learn.fit(epochs, cbs=cbs)
     train_s = round(time.perf_counter() - t, 1)
     return dict(_accuracies(learn.model, data, cfg, valid, device), steps=epochs * len(learn.dls.train), train_s=train_s, precision=precision)
 
@@ -90,7 +117,9 @@ def main(argv=None):
                     image_size=cfg.image_size, ft_layer=cfg.ft_layer, augment=cfg.supervised_augment,
                     reference_steps="the kit's (labeled_step_count)")   # before 2026-12-05: `steps`, fewer than the kit's
     old = json.loads(out.read_text()) if out.exists() else {}
-    res = old if old.get('settings') == settings else {}
+    same = lambda d: {k: v for k, v in d.items() if k != 'seeds'}   # more seeds extend a study; any other change starts it again
+    res = old if same(old.get('settings', {})) == same(settings) else {}
+    settings['seeds'] = sorted(set(res.get('settings', {}).get('seeds', [])) | set(a.seeds))
     res.update(command=' '.join(['python', 'bench/supervised_study.py'] + (argv if argv is not None else sys.argv[1:])),
                settings=settings, machine=machine_info(a.device), arms_changes={k: ARMS.get(k, 'bench/reference_supervised.py') for k in a.arms})
     res.setdefault('runs', {})
