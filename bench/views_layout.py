@@ -1,11 +1,10 @@
 #!/usr/bin/env python
 """Does the memory layout of the fine-tuning views change the fine-tuned row? (issue 12)
 
-`bench/supervised_study.py`'s arm `views_channels_last` trains the tuned supervised baseline on NHWC-strided views (its
-layout before commit 45729a9) and finds it moved against the same label splits on NCHW views (today's): the values of
-the views are the same, only oneDNN's kernels and so the rounding differ. Fine-tuning has always run on NCHW views ('flip' gathers
-nothing), so "fine-tuned minus supervised" compares like with like today; this study asks whether fine-tuning gains
-from the NHWC layout as the baseline does. It fine-tunes, with the pipeline's own `finetune_stage` (through
+`bench/supervised_study.py`'s arm `views_channels_last` trains the tuned supervised baseline on NHWC-strided views, its
+layout before commit 45729a9, the one change that moved the `cpu` run's supervised rows against today's NCHW ones: the
+values of the views are the same, only oneDNN's kernels and so the rounding differ. Fine-tuning has always run on NCHW
+views ('flip' gathers nothing); this study asks whether its row moves with the layout too. It fine-tunes, with the pipeline's own `finetune_stage` (through
 `run_pipeline`, stage 'finetune'), a finished preset's pretraining on the same label splits in each layout; the NHWC arm
 adds `supervised_study.ViewsChannelsLast` to the fine-tuning learner's callbacks. The `nchw` arm is the preset's own
 row, against which the NHWC arm is judged; `--arms nchw` retrains it and checks it equals the committed values.
