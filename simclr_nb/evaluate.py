@@ -291,15 +291,17 @@ class Verdict:
     n: int                # seeds (pairs when paired; `a`'s when not)
     unit: str = 'seed'    # what one value is: a seed, or e.g. a pretraining (each one's mean over its seeds)
     n_b: int | None = None  # `b`'s count where an unpaired verdict's sides differ in size (4 pretrainings against 3)
+    def __post_init__(self):
+        if self.n_b == self.n: self.n_b = None   # one count where both sides have it: `n_b` is set only where they differ
     def __str__(self):
         se = '' if math.isnan(self.se) else f" ± {100 * self.se:.1f} (SE{', paired' if self.paired else ''})"
         why = {'not resolved': ' at this size' if not math.isnan(self.se) else f' (one {self.unit}: no spread to judge by)'}.get(self.outcome, '')
-        n = self.n if self.n_b in (None, self.n) else f"{self.n} and {self.n_b}"
+        n = self.n if self.n_b is None else f"{self.n} and {self.n_b}"
         return f"{100 * self.difference:+.1f}{se} points over {n} {self.unit}{'s' * (n != 1)}: {self.outcome}{why}"
     def to_dict(self) -> dict:
         return dict(outcome=self.outcome, difference=self.difference, se=None if math.isnan(self.se) else self.se,
                     margin=self.margin, paired=self.paired, n=self.n, unit=self.unit, text=str(self),
-                    **({} if self.n_b in (None, self.n) else dict(n_b=self.n_b)))
+                    **({} if self.n_b is None else dict(n_b=self.n_b)))
 
 # %% ../nbs/05_evaluate.ipynb #1efa0350
 def verdict(a, b=0., margin:float=0., k:float=2., paired:bool|None=None, unit:str='seed') -> Verdict:
