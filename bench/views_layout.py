@@ -74,13 +74,11 @@ def main(argv=None):
     if 'nchw' in runs:   # the check: today's pipeline retrains the preset's committed row (on the seeds it was asked for)
         res['nchw_equals_preset'] = all(round(100 * v['accuracy'], 2) == committed.get(int(s)) for s, v in runs['nchw'].items())
     # the NHWC arm against the preset's committed row (NCHW: fine-tuning's views always were), paired over the seeds
-    nhwc = {int(s): v['accuracy'] for s, v in runs.get('nhwc', {}).items()}
-    vn = {int(s): v['valid_accuracy'] for s, v in runs.get('nhwc', {}).items()}
-    base = {s: v / 100 for s, v in committed.items()}
-    vb = {int(s): v / 100 for s, v in preset['valid_accuracy_percent']['finetune'][tag]['values'].items()}
-    if nhwc:
-        res['verdicts'] = {part: verdict(x, {s: y[s] for s in x}, unit='label seed').to_dict()
-                           for part, x, y in (('test', nhwc, base), ('validation', vn, vb))}
+    nhwc = lambda key: {int(s): v[key] for s, v in runs.get('nhwc', {}).items()}   # {seed: accuracy}, a fraction
+    nchw = lambda table: {int(s): v / 100 for s, v in preset[table]['finetune'][tag]['values'].items()}
+    if 'nhwc' in runs:
+        res['verdicts'] = {part: verdict(x, {s: y[s] for s in x}, unit='label seed').to_dict() for part, x, y in
+                           (('test', nhwc('accuracy'), nchw('accuracy_percent')), ('validation', nhwc('valid_accuracy'), nchw('valid_accuracy_percent')))}
     atomic_write_json(out, res)
     print(json.dumps(res.get('verdicts'), indent=1), 'nchw_equals_preset:', res.get('nchw_equals_preset'))
 
