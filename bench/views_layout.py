@@ -4,38 +4,38 @@
 `bench/supervised_study.py`'s arm `views_channels_last` trains the tuned supervised baseline on NHWC-strided views, its
 layout before commit 45729a9, the one change that moved the `cpu` run's supervised rows against today's NCHW ones: the
 values of the views are the same, only oneDNN's kernels and so the rounding differ. Fine-tuning has always run on NCHW
-views ('flip' gathers nothing); this study asks whether its row moves with the layout too. It fine-tunes, with the pipeline's own `finetune_stage` (through
-`run_pipeline`, stage 'finetune'), a finished preset's pretraining on the same label splits in each layout; the NHWC arm
-adds `supervised_study.ViewsChannelsLast` to the fine-tuning learner's callbacks. The `nchw` arm is the preset's own
-row, against which the NHWC arm is judged; `--arms nchw` retrains it and checks it equals the committed values.
+views ('flip' gathers nothing); this study asks whether its row moves with the layout too. It fine-tunes a finished preset's pretraining on the same label
+splits in each layout with the pipeline's own learner (`pipeline.finetune_stage_learner`, what `finetune_stage` fits,
+without a run folder); the NHWC arm fits it with `supervised_study.ViewsChannelsLast` added. The `nchw` arm is the
+preset's own row, against which the NHWC arm is judged; `--arms nchw` retrains it and checks it equals the committed values.
 
     python bench/views_layout.py --fraction 0.01 --seeds 0 1 2 3 4 5 6 7 8 9   # writes bench/results/views_layout_1pct_cpu.json
     python bench/views_layout.py --fraction 0.002 --seeds 0 --arms nchw        # the check, into views_layout_0.2pct_cpu.json
 """
-import argparse, contextlib, json, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 
+from fastai.torch_core import set_seed
 from machine import machine_info               # bench/machine.py
 from supervised_study import ViewsChannelsLast
 
-import simclr_nb.finetune
 from simclr_nb.checkpoint import atomic_write_json
 from simclr_nb.data import load_dataset
 from simclr_nb.evaluate import verdict
-from simclr_nb.pipeline import PipelineConfig, run_pipeline, share_stages, fraction_tag, stage_key
+from simclr_nb.pipeline import (PipelineConfig, NoValidation, finetune_stage_learner, load_pretrained, make_splits, fraction_tag,
+                                _accuracies)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARMS = ('nchw', 'nhwc')
 
 
-@contextlib.contextmanager
-def views_layout(layout):
-    "Within the block the pipeline's fine-tuning learners get NHWC-strided views (`layout='nhwc'`) or are left as they are ('nchw')."
-    orig = simclr_nb.finetune.finetune_learner
-    if layout == 'nhwc':   # `finetune_stage` imports `finetune_learner` from the module when it runs
-        simclr_nb.finetune.finetune_learner = lambda *a, cbs=None, **k: orig(*a, cbs=[*(cbs or []), ViewsChannelsLast()], **k)
-    try: yield
-    finally: simclr_nb.finetune.finetune_learner = orig
+def finetune_arm(cfg, data, split, valid, seed, src, layout):
+    "`finetune_stage` without a run folder: the same seed, pretraining (`src`'s) and learner (`pipeline.finetune_stage_learner`), its views NHWC-strided for `layout='nhwc'`."
+    t = time.perf_counter()
+    set_seed(seed)
+    learn, epochs, precision = finetune_stage_learner(cfg, data, split, load_pretrained(src))
+    with learn.no_logging(), learn.no_bar(): learn.fit(epochs, cbs=[NoValidation()] + ([ViewsChannelsLast()] if layout == 'nhwc' else []))
+    return dict(_accuracies(learn.model, data, cfg, valid), wall_s=round(time.perf_counter() - t, 1), precision=precision)
 
 
 def main(argv=None):
@@ -60,16 +60,13 @@ def main(argv=None):
     res.setdefault('runs', {}); res.setdefault('commands', {})
     for arm in a.arms: res['commands'][arm] = ' '.join(['python', 'bench/views_layout.py'] + (argv if argv is not None else sys.argv[1:]))
     data = load_dataset(cfg.dataset)
-    t0 = time.time()
-    for arm in a.arms:
-        folder = ROOT/'runs'/'views_layout'/tag/arm
-        if not (folder/'pretrain.pth').exists(): share_stages(src/'pretrain', folder, ['pretrain'])   # hard-linked, not retrained
-        with views_layout(arm):
-            r = run_pipeline(cfg, folder, stages=('finetune',), data=data, progress=False,
-                             log=lambda *m: print(f"[{time.time() - t0:6.0f} s] {arm}:", *m, flush=True))
-        res['runs'].setdefault(arm, {}).update({str(s): {k: r.metrics[stage_key('finetune', a.fraction, s)][k] for k in ('accuracy', 'valid_accuracy', 'wall_s')}
-                                                for s in a.seeds})   # more seeds extend an arm
-        atomic_write_json(out, res)
+    sp, t0 = make_splits(cfg, data), time.time()
+    for seed in a.seeds:
+        for arm in a.arms:   # interleaved per split; more seeds extend an arm, finished ones are kept
+            if str(seed) in res['runs'].get(arm, {}): continue
+            r = res['runs'].setdefault(arm, {})[str(seed)] = finetune_arm(cfg, data, sp.labeled[(a.fraction, seed)], sp.valid, seed, src/'pretrain', arm)
+            print(f"[{time.time() - t0:6.0f} s] {arm}, label seed {seed}: {r}", flush=True)
+            atomic_write_json(out, res)   # nothing finished is lost
     runs = res['runs']
     if 'nchw' in runs:   # the check: today's pipeline retrains the preset's committed row (on the seeds it was asked for)
         res['nchw_equals_preset'] = all(round(100 * v['accuracy'], 2) == committed.get(int(s)) for s, v in runs['nchw'].items())

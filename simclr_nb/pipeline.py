@@ -28,10 +28,10 @@ __all__ = ['RENAMED_KEYS', 'SPEED_FIELDS', 'BEFORE_FIELD', 'STAGES', 'REPORT_KEY
            'LABELED_TRAINING_FIELDS', 'RATE_FIELDS', 'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds',
            'read_json', 'complete_saved_config', 'stage_method', 'fields_affecting', 'fraction_tag', 'stage_key',
            'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits',
-           'NoValidation', 'finetune_step_count', 'labeled_step_count', 'pretrain_views', 'finetune_stage',
-           'supervised_stage_learner', 'supervised_stage', 'linear_stage', 'load_classifier', 'distill_stage',
-           'QuietEpochs', 'console_progress', 'check_device', 'check_memory', 'check_data', 'PipelineResult',
-           'run_pipeline', 'tiny_config', 'tiny_digits']
+           'NoValidation', 'finetune_step_count', 'labeled_step_count', 'pretrain_views', 'finetune_stage_learner',
+           'finetune_stage', 'supervised_stage_learner', 'supervised_stage', 'linear_stage', 'load_classifier',
+           'distill_stage', 'QuietEpochs', 'console_progress', 'check_device', 'check_memory', 'check_data',
+           'PipelineResult', 'run_pipeline', 'tiny_config', 'tiny_digits']
 
 # %% ../nbs/09_pipeline.ipynb #a7303310
 @dataclass
@@ -492,12 +492,13 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
                 fp32_modules=list(FP32_MODULES) if precision != 'fp32' else [])   # kept in fp32 under autocast (04a)
 
 # %% ../nbs/09_pipeline.ipynb #58c6ab30
-def load_pretrained(rf:RunFolder, device=None):
-    "The pretrained `ContrastiveNet` saved by `pretrain_stage`."
-    ck = load_checkpoint(rf.ckpt('pretrain'))
+def load_pretrained(rf:RunFolder|Path, device=None):
+    "The pretrained `ContrastiveNet` saved by `pretrain_stage` in the run folder `rf` (or a run folder's path)."
+    path = rf.ckpt('pretrain') if isinstance(rf, RunFolder) else Path(rf)/'pretrain.pth'
+    ck = load_checkpoint(path)
     encoder = build_encoder(ck['spec'])
     model = ContrastiveNet(encoder, ProjectionHead(encoder.num_features, ck['head_layers']))
-    load_weights(model, ck['state_dict'], rf.ckpt('pretrain'), ck['spec'])
+    load_weights(model, ck['state_dict'], path, ck['spec'])
     return model if device is None else model.to(device)
 
 @dataclass
@@ -564,12 +565,10 @@ def _augment(cfg, kind):
     return light_augment(getattr(cfg, f'{kind}_augment'), cfg.image_size, crop_min_area=cfg.crop_min_area)
 
 # %% ../nbs/09_pipeline.ipynb #caae94aa
-def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
-    "Stage 2: fine-tune the whole pretrained network from head layer `cfg.ft_layer` on the labeled subset (the teacher)."
+def finetune_stage_learner(cfg:PipelineConfig, data, split:LabelSplit, pre, device=None):
+    "Fine-tuning's `Learner` on `split` from the pretrained `ContrastiveNet` `pre`, the fastai epochs it trains for, and its precision: what `finetune_stage` fits."
     from simclr_nb.finetune import finetune_learner, probe_init_classifier
     from simclr_nb.precision import resolve_precision
-    set_seed(seed)
-    pre = load_pretrained(rf)
     model = FineTuneNet(pre.encoder, pre.head, data.n_classes, cfg.ft_layer)
     if cfg.ft_head_init == 'probe':   # LP-FT: the classifier starts from a linear probe on the frozen features
         probe_init_classifier(model, data.train_x[split.labeled], data.train_y[split.labeled], size=cfg.image_size, device=device)
@@ -577,6 +576,14 @@ def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key
     precision = resolve_precision(cfg.precision, dls.device)
     learn = finetune_learner(dls, model, cfg.image_size, base_lr=cfg.finetune_base_lr, schedule=cfg.ft_schedule, bn=cfg.ft_bn,
                              train_tfm=_augment(cfg, 'ft'), precision=precision, cbs=_compile_cbs(cfg))
+    return learn, epochs, precision
+
+def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
+    "Stage 2: fine-tune the whole pretrained network from head layer `cfg.ft_layer` on the labeled subset (the teacher)."
+    set_seed(seed)
+    pre = load_pretrained(rf)
+    learn, epochs, precision = finetune_stage_learner(cfg, data, split, pre, device)
+    model, dls = learn.model, learn.dls
     with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=NoValidation(), every_s=cfg.checkpoint_every_s)
     save_checkpoint(rf.ckpt(key), model, spec=pre.spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
                     n_classes=data.n_classes, image_size=cfg.image_size, stage='finetune', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
