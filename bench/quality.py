@@ -371,12 +371,15 @@ class Bench:
 
     # ---- phases
     def reuse_pretraining(self):
-        """A preset with `pretrain_from` reuses that preset's finished pretraining (the same settings: checked) and its
-        encoder_all_labels.json, hard-linked by `share_stages`, not retrained"""
+        """A preset with `pretrain_from` reuses that preset's finished pretraining and its encoder_all_labels.json,
+        hard-linked by `share_stages`, not retrained; refused where a setting the pretraining reads differs (the settings of
+        later stages may: `fields_affecting('pretrain', ...)`, as a run folder decides what a change makes stale)"""
         src = self.p["pretrain_from"]
         other = ROOT / "runs" / f"bench_quality_{src}"
         if not (self.out / "pretrain" / "pretrain.pth").exists():
-            if PRESETS[src]["cfg"] != self.p["cfg"]: sys.exit(f"preset {self.name}: pretrain_from {src} has other pretraining settings")
+            theirs, mine = (PipelineConfig(**PRESETS[n]["cfg"]).to_dict() for n in (src, self.name))
+            changed = fields_affecting("pretrain", {k for k in mine if mine[k] != theirs.get(k)})   # the run folders' own rule
+            if changed: sys.exit(f"preset {self.name}: pretrain_from {src} has other pretraining settings ({', '.join(sorted(changed))})")
             if not (other / "pretrain" / "pretrain.pth").exists(): sys.exit(f"preset {self.name} reuses the pretraining of {src}: run that first ({other})")
             share_stages(other / "pretrain", self.out / "pretrain", ["pretrain"])
         if (other / "encoder_all_labels.json").exists() and not (self.out / "encoder_all_labels.json").exists():

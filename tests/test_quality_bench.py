@@ -205,7 +205,14 @@ def test_a_preset_reuses_another_presets_finished_pretraining_only_with_its_sett
     assert b.res['pretrain_from'] == 'cpu_long_seed3'
     other = quality.Bench('cpu_long_label_seeds', 'cpu', tmp_path/'other', False, rejudge=True)
     monkeypatch.setitem(quality.PRESETS['cpu_long_label_seeds'], 'cfg', dict(quality.PRESETS['cpu_long_seed3']['cfg'], temperature=0.2))
-    with pytest.raises(SystemExit, match='other pretraining settings'): other.reuse_pretraining()
+    with pytest.raises(SystemExit, match=r'other pretraining settings \(temperature\)'): other.reuse_pretraining()
+    # a setting only later stages read (fine-tuning's rate, the students' epochs) does not make the pretraining another one
+    later = quality.Bench('cpu_long_label_seeds', 'cpu', tmp_path/'later', False, rejudge=True)
+    later.res = {}
+    monkeypatch.setitem(quality.PRESETS['cpu_long_label_seeds'], 'cfg',
+                        dict(quality.PRESETS['cpu_long_seed3']['cfg'], finetune_base_lr=0.05, distill_epochs=10))
+    later.reuse_pretraining()
+    assert (later.out/'pretrain'/'pretrain.pth').read_bytes() == b'weights'
 
 def test_a_supervised_row_trained_again_is_not_named_by_a_pretraining(bench, monkeypatch):
     "The baseline reads no pretraining (nor the pretraining's seed): with the same settings it is the same row trained again"
