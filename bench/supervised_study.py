@@ -93,6 +93,13 @@ def reference_arm(cfg, data, split, valid, seed, device):
     return dict(accuracy=r['test_accuracy'], valid_accuracy=r['valid_accuracy'], steps=r['steps'], train_s=round(r['wall_s'], 1), wd=r['wd'])
 
 
+def study_config(fraction, seeds, lr, steps, bs=64, width=0.25, depth=18):
+    "The pipeline's config of the study's supervised arms: all of Fashion-MNIST at 28 px, the given labels, rate, steps and batch"
+    return PipelineConfig(dataset='fashion_mnist', image_size=28, depth=depth, width=width, label_fractions=(fraction,),
+                          seeds=tuple(seeds), finetune_bs=bs, supervised_lr=lr, supervised_steps=steps,
+                          ft_schedule='cosine').validate()   # its committed runs' setting (a run folder counts it as a change)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--fraction', type=float, default=0.002)
@@ -110,9 +117,7 @@ def main(argv=None):
     if bad: sys.exit(f"unknown arm(s) {bad}: choose from {list(ARMS) + ['reference']}")
 
     out = Path(a.out or ROOT/'bench'/'results'/f"supervised_study_{torch.device(a.device).type}.json")
-    cfg = PipelineConfig(dataset='fashion_mnist', image_size=28, depth=a.depth, width=a.width, label_fractions=(a.fraction,),
-                         seeds=tuple(a.seeds), finetune_bs=a.bs, supervised_lr=a.lr, supervised_steps=a.steps,
-                         ft_schedule='cosine').validate()   # its committed runs' setting (a run folder counts it as a change)
+    cfg = study_config(a.fraction, a.seeds, a.lr, a.steps, a.bs, a.width, a.depth)
     settings = dict(fraction=a.fraction, seeds=a.seeds, lr=a.lr, steps=a.steps, bs=a.bs, depth=a.depth, width=a.width,
                     image_size=cfg.image_size, ft_layer=cfg.ft_layer, augment=cfg.supervised_augment,
                     reference_steps="the kit's (labeled_step_count)")   # before 2026-12-05: `steps`, fewer than the kit's
