@@ -49,8 +49,9 @@ Presets:
   cpu_long_seed2  cpu_long_seed1 with pretraining seed 2: a third 32-epoch pretraining.
   cpu_long_one_cycle  cpu_long_seed1 with cpu_long's pretraining (seed 0), paired against cpu_long's cosine rows.
   cpu_long_seed3  cpu_long_seed1 with pretraining seed 3: a fourth 32-epoch pretraining for the defaults.
-  cpu_long_label_seeds  cpu_long_seed3's pretraining (reused) with label seeds 0-19 at 0.2% and 1% and its own supervised
-         rows: the targets judged with the label split, not the pretraining, as the unit.
+  cpu_long_label_seeds  cpu_long_seed3's pretraining (reused) with label seeds 0-19 at 0.2% and 1%, its own supervised
+         rows and the same-size student at both: the targets and claim (d) judged with the label split, not the pretraining,
+         as the unit.
   smoke  a one-minute check that the script runs (1,000 images, 8 px; numbers meaningless; not committed).
   gpu    the GPU check that fits a session's 10 minutes of device time: ResNet-50 1x, all images at 28 px, 6 pretraining
          epochs at batch 512, 0.2% and 1%, 200 steps, fine-tuned from head layers 1 and 0; chosen on validation at each
@@ -214,8 +215,10 @@ PRESETS = {
     # 1%, and its own supervised rows for each: the four 32-epoch pretrainings share label splits 0-2, so their spread is the
     # pretraining's alone, and three splits leave the label split's own share of the noise (the supervised row moves by
     # 3.6 points between them at 0.2%) judged on three values. Twenty splits judge the targets with the label split as the unit
-    # (its first run had ten, 0-9: +9.4 +/- 0.7 at 0.2%; seeds 10-19 were added by running it again, every finished stage reused)
-    "cpu_long_label_seeds": dict(LONG_ONE_CYCLE, cfg=dict(LONG_ONE_CYCLE["cfg"], seed=3), seeds=tuple(range(20)), distill_at=(),
+    # (its first run had ten, 0-9: +9.4 +/- 0.7 at 0.2%; seeds 10-19 were added by running it again, every finished stage reused).
+    # Then the same-size student (2 epochs, as cpu) at 0.2% and, in a third process, at 1%, added the same way: claim (d) and
+    # the whole pipeline judged over twenty splits (cpu_long_seed3 has the 0.2% ones on splits 0-2, which these must reproduce)
+    "cpu_long_label_seeds": dict(LONG_ONE_CYCLE, cfg=dict(LONG_ONE_CYCLE["cfg"], seed=3), seeds=tuple(range(20)), distill_at=(0.002, 0.01),
                                  rows=("supervised", "linear", "finetune"), pretrain_from="cpu_long_seed3"),
     "smoke": dict(n_train=1000, fractions=(0.01, 0.1, 1.0), seeds=(0, 1), select_at=(0.1,), distill_at=(0.1,),
                   cfg=dict(BASE, image_size=8, width=0.125, pretrain_epochs=1, pretrain_bs=64, distill_epochs=1, distill_bs=64,
