@@ -8,9 +8,11 @@ views ('flip' gathers nothing); this study asks whether its row moves with the l
 splits in each layout with the pipeline's own learner (`pipeline.finetune_stage_learner`, what `finetune_stage` fits,
 without a run folder); the NHWC arm fits it with `supervised_study.ViewsChannelsLast` added. The `nchw` arm is the
 preset's own row, against which the NHWC arm is judged; `--arms nchw` retrains it and checks it equals the committed values.
+A seed an arm already has in the JSON is kept, not trained again: retrain into a fresh `--out` to repeat the check.
 
     python bench/views_layout.py --fraction 0.01 --seeds 0 1 2 3 4 5 6 7 8 9   # writes bench/results/views_layout_1pct_cpu.json
     python bench/views_layout.py --fraction 0.002 --seeds 0 --arms nchw        # the check, into views_layout_0.2pct_cpu.json
+    python bench/views_layout.py --fraction 0.002 --seeds 0 --arms nchw --out /tmp/check.json   # the check again, retrained
 """
 import argparse, json, sys, time
 from pathlib import Path
