@@ -493,8 +493,8 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
 
 # %% ../nbs/09_pipeline.ipynb #58c6ab30
 def load_pretrained(rf:RunFolder|Path, device=None):
-    "The pretrained `ContrastiveNet` saved by `pretrain_stage` in the run folder `rf` (or a run folder's path)."
-    path = rf.ckpt('pretrain') if isinstance(rf, RunFolder) else Path(rf)/'pretrain.pth'
+    "The pretrained `ContrastiveNet` saved by `pretrain_stage` in the run folder `rf` (anything with its `ckpt(key)`) or a run folder's path."
+    path = rf.ckpt('pretrain') if hasattr(rf, 'ckpt') else Path(rf)/'pretrain.pth'
     ck = load_checkpoint(path)
     encoder = build_encoder(ck['spec'])
     model = ContrastiveNet(encoder, ProjectionHead(encoder.num_features, ck['head_layers']))
