@@ -44,8 +44,8 @@ def main(argv=None):
     committed = json.loads((ROOT/'bench'/'results'/'supervised_layout_1pct_cpu.json').read_text())['runs']['kit'][str(SEED)]
     res = dict(command='python bench/thread_env.py', machine=machine_info('cpu'), committed=committed,
                committed_from='bench/results/supervised_layout_1pct_cpu.json, arm kit, label seed 0', runs={})
+    base = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}   # each child adds its own
     for env, extra in ENVS.items():
-        base = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}
         t = time.time()
         out = subprocess.run([sys.executable, __file__, '--child', env], env={**base, **extra}, check=True, capture_output=True, text=True).stdout
         r = res['runs'][env] = json.loads(out.strip().splitlines()[-1])

@@ -55,7 +55,7 @@ def main(argv=None):
     final = next((src/tag).glob('final__*'), None)
     if final is None: sys.exit(f"{src/tag} has no finished rows: run `python bench/quality.py --preset {a.preset}` first")
     cfg = PipelineConfig.from_dict({**json.loads((final/'config.json').read_text()), 'label_fractions': [a.fraction], 'seeds': a.seeds}).validate()
-    committed = {int(s): v for s, v in preset['accuracy_percent']['finetune'][tag]['values'].items()}
+    committed = lambda table: {int(s): v for s, v in preset[table]['finetune'][tag]['values'].items()}   # {seed: %}, the preset's NCHW row
     old = json.loads(out.read_text()) if out.exists() else {}
     res = old if old.get('preset') == a.preset and old.get('fraction') == a.fraction else {}
     res.update(preset=a.preset, fraction=a.fraction, config=cfg.to_dict(), machine=machine_info('cpu'))
@@ -71,13 +71,12 @@ def main(argv=None):
             atomic_write_json(out, res)   # nothing finished is lost
     runs = res['runs']
     if 'nchw' in runs:   # the check: today's pipeline retrains the preset's committed row (on the seeds it was asked for)
-        res['nchw_equals_preset'] = all(round(100 * v['accuracy'], 2) == committed.get(int(s)) for s, v in runs['nchw'].items())
+        res['nchw_equals_preset'] = all(round(100 * v['accuracy'], 2) == committed('accuracy_percent').get(int(s)) for s, v in runs['nchw'].items())
     # the NHWC arm against the preset's committed row (NCHW: fine-tuning's views always were), paired over the seeds
     nhwc = lambda key: {int(s): v[key] for s, v in runs.get('nhwc', {}).items()}   # {seed: accuracy}, a fraction
-    nchw = lambda table: {int(s): v / 100 for s, v in preset[table]['finetune'][tag]['values'].items()}
     if 'nhwc' in runs:
-        res['verdicts'] = {part: verdict(x, {s: y[s] for s in x}, unit='label seed').to_dict() for part, x, y in
-                           (('test', nhwc('accuracy'), nchw('accuracy_percent')), ('validation', nhwc('valid_accuracy'), nchw('valid_accuracy_percent')))}
+        res['verdicts'] = {part: verdict(x, {s: y[s] / 100 for s in x}, unit='label seed').to_dict() for part, x, y in
+                           (('test', nhwc('accuracy'), committed('accuracy_percent')), ('validation', nhwc('valid_accuracy'), committed('valid_accuracy_percent')))}
     atomic_write_json(out, res)
     print(json.dumps(res.get('verdicts'), indent=1), 'nchw_equals_preset:', res.get('nchw_equals_preset'))
 
