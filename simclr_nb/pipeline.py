@@ -456,6 +456,11 @@ def share_stages(src, dst, keys):
 # %% ../nbs/09_pipeline.ipynb #4c2a68ae
 PREPROCESSING = 'uint8 images resized (bilinear) to image_size x image_size, scaled to [0, 1]; no mean/std normalisation'
 
+def _save_stage(cfg:PipelineConfig, data, rf:RunFolder, key:str, model, **meta):
+    "Stage `key`'s weights as its checkpoint, with what every checkpoint of a run records: image size, data set, class names, preprocessing."
+    return save_checkpoint(rf.ckpt(key), model, image_size=cfg.image_size, dataset=cfg.dataset, classes=[str(c) for c in data.classes],
+                           preprocessing=PREPROCESSING, **meta)
+
 def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries, device=None):
     """Stage 1: contrastive pretraining of encoder + projection head on every training image (labels unused); the kNN
     accuracy is monitored with `knn_bank` (labeled training indices) as memory bank and `knn_queries` as queries
@@ -482,8 +487,7 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     col = lambda n: [r[names.index(n)] for r in rows] if n in names else []
     fig = plot_pretrain(learn); atomic_write(rf.path/'pretrain_curves.png', lambda f: fig.savefig(f, format='png', dpi=100))
     import matplotlib.pyplot as plt; plt.close(fig)
-    save_checkpoint(rf.ckpt('pretrain'), model, spec=spec, head_layers=cfg.head_layers, stage='pretrain', image_size=cfg.image_size,
-                    dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
+    _save_stage(cfg, data, rf, 'pretrain', model, spec=spec, head_layers=cfg.head_layers, stage='pretrain')
     train_loss = [float(v) for v in col('train_loss')]
     knn_hist = [float(v) for v in col('knn_acc')]
     return dict(knn_accuracy=knn_hist[-1] if knn_hist else knn.knn_accuracy(model), knn_at_init=knn_init, knn_on='valid',
@@ -524,6 +528,10 @@ def _accuracies(model, data, cfg, valid, device=None) -> dict:
 class NoValidation(Callback):
     "Cancel fastai's validation pass after every epoch: the stages measure their accuracies once, after `fit`, with `_accuracies`."
     def before_validate(self): raise CancelValidException
+
+def _fit_stage(cfg:PipelineConfig, rf:RunFolder, key:str, learn, epochs:int):
+    "Train stage `key`'s `learn` for `epochs`: resumable from its state folder (saved every `cfg.checkpoint_every_s`), no validation pass, no log lines."
+    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=NoValidation(), every_s=cfg.checkpoint_every_s)
 
 def finetune_step_count(cfg:PipelineConfig, n_labeled:int, kind:str='finetune') -> int:
     "Optimizer steps of a fine-tuning (`kind='finetune'`) or supervised run: its `_steps`, or more when its `_epochs` passes over `n_labeled` images need more."
@@ -578,17 +586,20 @@ def finetune_stage_learner(cfg:PipelineConfig, data, split:LabelSplit, pre, devi
                              train_tfm=_augment(cfg, 'ft'), precision=precision, cbs=_compile_cbs(cfg))
     return learn, epochs, precision
 
+def _train_labeled(cfg, data, rf, split, key, learn, epochs, precision, device, seed, valid, **meta):
+    "What fine-tuning and the supervised baseline share once their learners differ: fit, save the classifier as `key`, measure, report."
+    model = learn.model
+    _fit_stage(cfg, rf, key, learn, epochs)
+    _save_stage(cfg, data, rf, key, model, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer, n_classes=data.n_classes, **meta)
+    return dict(_accuracies(model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(learn.dls.train),
+                n_labeled=len(split.labeled), precision=precision)
+
 def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
     "Stage 2: fine-tune the whole pretrained network from head layer `cfg.ft_layer` on the labeled subset (the teacher)."
     set_seed(seed)
     pre = load_pretrained(rf)
     learn, epochs, precision = finetune_stage_learner(cfg, data, split, pre, device)
-    model, dls = learn.model, learn.dls
-    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=NoValidation(), every_s=cfg.checkpoint_every_s)
-    save_checkpoint(rf.ckpt(key), model, spec=pre.spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
-                    n_classes=data.n_classes, image_size=cfg.image_size, stage='finetune', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
-    return dict(_accuracies(model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(dls.train),
-                n_labeled=len(split.labeled), precision=precision)
+    return _train_labeled(cfg, data, rf, split, key, learn, epochs, precision, device, seed, valid, spec=pre.spec, stage='finetune')
 
 def supervised_stage_learner(cfg:PipelineConfig, data, split:LabelSplit, device=None):
     "The supervised baseline's `Learner` on `split`, the fastai epochs it trains for, and its precision: what `supervised_stage` fits."
@@ -604,13 +615,8 @@ def supervised_stage_learner(cfg:PipelineConfig, data, split:LabelSplit, device=
 def supervised_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
     "Baseline: the fine-tuning network's architecture from random weights, same labels, trained the strong supervised way (AdamW, one-cycle, translate + flip)."
     set_seed(seed)
-    spec = cfg.teacher_spec(data.n_channels)
     learn, epochs, precision = supervised_stage_learner(cfg, data, split, device)
-    with learn.no_logging(): fit_resumable(learn, epochs, rf.state_dir(key), stage=key, cbs=NoValidation(), every_s=cfg.checkpoint_every_s)
-    save_checkpoint(rf.ckpt(key), learn.model, spec=spec, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer,
-                    n_classes=data.n_classes, image_size=cfg.image_size, stage='supervised', dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
-    return dict(_accuracies(learn.model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(learn.dls.train),
-                n_labeled=len(split.labeled), precision=precision)
+    return _train_labeled(cfg, data, rf, split, key, learn, epochs, precision, device, seed, valid, spec=cfg.teacher_spec(data.n_channels), stage='supervised')
 
 # %% ../nbs/09_pipeline.ipynb #593d4682
 def linear_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
@@ -622,8 +628,7 @@ def linear_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:s
     res = linear_eval(pre.encoder, data.train_x[lab], data.train_y[lab], data.test_x, data.test_y, size=cfg.image_size,
                       n_classes=data.n_classes, device=device)
     sd = {'weight': res.classifier.weight.detach(), 'bias': res.classifier.bias.detach(), 'mean': res.mean, 'std': res.std}
-    save_checkpoint(rf.ckpt(key), sd, spec=pre.spec, image_size=cfg.image_size, stage='linear', n_classes=data.n_classes,
-                    dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
+    _save_stage(cfg, data, rf, key, sd, spec=pre.spec, stage='linear', n_classes=data.n_classes)
     out = dict(accuracy=float(res.test_accuracy), train_accuracy=float(res.train_accuracy), seed=seed, n_labeled=len(lab))
     if len(valid):
         with torch.no_grad(): pred = res.logits(extract_features(pre.encoder, data.train_x[valid], size=cfg.image_size, device=device)).argmax(1)
@@ -659,9 +664,8 @@ def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:s
     learn = distill_learner(dls, student, teacher, cfg.image_size, tau=tau, alpha=cfg.distill_alpha, labeled_dl=labeled_dl,
                             base_lr=cfg.distill_base_lr, train_tfm=_augment(cfg, 'distill'), precision=precision,
                             cbs=_compile_cbs(cfg))
-    with learn.no_logging(): fit_resumable(learn, cfg.distill_epochs, rf.state_dir(key), stage=key, cbs=NoValidation(), every_s=cfg.checkpoint_every_s)
-    save_checkpoint(rf.ckpt(key), student, spec=student_spec, n_classes=data.n_classes, tau=tau, image_size=cfg.image_size, stage='distill',
-                    dataset=cfg.dataset, classes=[str(c) for c in data.classes], preprocessing=PREPROCESSING)
+    _fit_stage(cfg, rf, key, learn, cfg.distill_epochs)
+    _save_stage(cfg, data, rf, key, student, spec=student_spec, n_classes=data.n_classes, tau=tau, stage='distill')
     return dict(_accuracies(student, data, cfg, valid, device), seed=seed, tau=tau, epochs=cfg.distill_epochs, init=init,
                 alpha=cfg.distill_alpha, parameters=count_parameters(student), precision=precision, teacher_logits=learn.distill.cache_note)
 
