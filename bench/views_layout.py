@@ -71,7 +71,8 @@ def main(argv=None):
             atomic_write_json(out, res)   # nothing finished is lost
     runs = res['runs']
     if 'nchw' in runs:   # the check: today's pipeline retrains the preset's committed row (on the seeds it was asked for)
-        res['nchw_equals_preset'] = all(round(100 * v['accuracy'], 2) == committed('accuracy_percent').get(int(s)) for s, v in runs['nchw'].items())
+        row = committed('accuracy_percent')
+        res['nchw_equals_preset'] = all(round(100 * v['accuracy'], 2) == row.get(int(s)) for s, v in runs['nchw'].items())
     # the NHWC arm against the preset's committed row (NCHW: fine-tuning's views always were), paired over the seeds
     nhwc = lambda key: {int(s): v[key] for s, v in runs.get('nhwc', {}).items()}   # {seed: accuracy}, a fraction
     if 'nhwc' in runs:
