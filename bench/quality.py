@@ -55,6 +55,8 @@ Presets:
   cpu_long_label_seeds2  cpu_long_label_seeds on twenty new label splits (seeds 20-39): its fine-tuning targets
          replicated, judged alone and pooled with splits 0-19 (declared before the run; no more splits after it); then the
          same-size student at 0.2% on splits 20-29, declared the same way.
+  cpu_48_label_seeds  cpu_long_label_seeds's splits 0-19 at 0.2% (linear eval, fine-tuned) after 48 pretraining epochs instead
+         of 32 (the same pretraining seed), paired against its rows; settings and supervised rows borrowed from it.
   smoke  a one-minute check that the script runs (1,000 images, 8 px; numbers meaningless; not committed).
   gpu    the GPU check that fits a session's 10 minutes of device time: ResNet-50 1x, all images at 28 px, 6 pretraining
          epochs at batch 512, 0.2% and 1%, 200 steps, fine-tuned from head layers 1 and 0; chosen on validation at each
@@ -233,6 +235,14 @@ PRESETS = {
     "cpu_long_label_seeds2": dict(LONG_ONE_CYCLE, cfg=dict(LONG_ONE_CYCLE["cfg"], seed=3, distill_seeds=10), fractions=(0.01, 0.002),
                                   seeds=tuple(range(20, 40)), distill_at=(0.002,), rows=("supervised", "linear", "finetune"),
                                   pretrain_from="cpu_long_seed3"),
+    # cpu_long_label_seeds's splits 0-19 at 0.2% after 48 pretraining epochs instead of 32 (pretraining seed 3, as that run's
+    # encoder; declared before it trained): forty splits put fine-tuning at +9.8 +/- 0.3 over the tuned supervised baseline,
+    # 0.2 short of the +10 target, and twice the epochs (16 -> 32) had raised the 0.2% fine-tuned row by 1.2 points. Linear
+    # eval and fine-tuning only; settings and the supervised rows of splits 0-19 borrowed from cpu_long_label_seeds (no
+    # pretraining touches them), so each row is paired against the 32-epoch encoder's on the same twenty splits. One
+    # pretraining per arm: the spread between pretrainings (0.5-1 point at 0.2%) is not in those standard errors
+    "cpu_48_label_seeds": dict(LONG_ONE_CYCLE, cfg=dict(LONG_ONE_CYCLE["cfg"], seed=3, pretrain_epochs=48), fractions=(0.002,),
+                               seeds=tuple(range(20)), distill_at=(), choices_from="cpu_long_label_seeds"),
     "smoke": dict(n_train=1000, fractions=(0.01, 0.1, 1.0), seeds=(0, 1), select_at=(0.1,), distill_at=(0.1,),
                   cfg=dict(BASE, image_size=8, width=0.125, pretrain_epochs=1, pretrain_bs=64, distill_epochs=1, distill_bs=64,
                            student_width=0.0625),
