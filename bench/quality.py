@@ -635,14 +635,14 @@ class Bench:
         for f in fr:
             best, how = self.fine_tuned_row(f)
             v = add(tg, f"fine-tuned ({best}) at least as good as linear evaluation (mean)", f, vals(best, f), vals("linear", f), target="finetune_vs_linear")
-            if v: tg[-1].update(met=v.difference >= 0, row=best, row_chosen_by=how)
+            if v: tg[-1].update(met=v.met(), row=best, row_chosen_by=how)
         for f, pts in ((0.002, 10), (0.01, 5)):
             best, how = self.fine_tuned_row(f)
             v = add(tg, f"fine-tuned ({best}) at least {pts} points above supervised (tuned)", f, vals(best, f), vals("supervised", f), margin=pts / 100,
                     target="finetune_over_supervised")
-            if v: tg[-1].update(met=v.difference >= pts / 100, row=best, row_chosen_by=how)
+            if v: tg[-1].update(met=v.met(), row=best, row_chosen_by=how)
         v = add(tg, "10%: self-distilled student above its teacher", 0.1, vals("distill_self", 0.1), vals("finetune", 0.1), target="student_over_teacher")
-        if v: tg[-1]["met"] = v.difference > 0
+        if v: tg[-1]["met"] = v.met(strict=True)   # above its teacher: a tie is not
         # a preset without 100% takes the borrowed run's supervised rows there (no pretraining touches them)
         sup100, where = vals("supervised", 1.0), ""
         if not sup100 and self.p.get("choices_from"):
@@ -650,7 +650,7 @@ class Bench:
         for m in ("distill_self", "distill_small"):
             if sup100 and vals(m, 0.1):
                 v = verdict(vals(m, 0.1), sup100, margin=-0.02, paired=False)
-                tg.append(dict(name=f"10%: {m} within 2 points of supervised on 100% of the labels{where}", fraction=0.1, **v.to_dict(), met=v.difference >= -0.02,
+                tg.append(dict(name=f"10%: {m} within 2 points of supervised on 100% of the labels{where}", fraction=0.1, **v.to_dict(), met=v.met(),
                                target="student_vs_supervised_all_labels", row=m))
         e = self.res.get("encoder_all_labels")
         if e: tg.append(dict(name="linear evaluation of the pretrained encoder on all labels >= 85%", measured=round(100 * e["linear_test"], 2), met=e["linear_test"] >= 0.85,

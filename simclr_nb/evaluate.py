@@ -298,6 +298,10 @@ class Verdict:
         why = {'not resolved': ' at this size' if not math.isnan(self.se) else f' (one {self.unit}: no spread to judge by)'}.get(self.outcome, '')
         n = self.n if self.n_b is None else f"{self.n} and {self.n_b}"
         return f"{100 * self.difference:+.1f}{se} points over {n} {self.unit}{'s' * (n != 1)}: {self.outcome}{why}"
+    def met(self, strict:bool=False) -> bool:
+        """Whether the mean difference reaches the margin (`strict`: passes it), whatever the noise: a target "met in the
+        mean". `outcome` says whether it is met beyond the noise; a report gives both."""
+        return self.difference > self.margin if strict else self.difference >= self.margin
     def to_dict(self) -> dict:
         return dict(outcome=self.outcome, difference=self.difference, se=None if math.isnan(self.se) else self.se,
                     margin=self.margin, paired=self.paired, n=self.n, unit=self.unit, text=str(self),
