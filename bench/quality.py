@@ -432,7 +432,8 @@ class Bench:
         if self.p.get("pretrain_from"): self.reuse_pretraining()
         r = run_pipeline(cfg, self.out / "pretrain", device=self.device, stages=("pretrain",), log=self.log, data=self.data, progress=PROGRESS)
         p = r.metrics["pretrain"]
-        self.res["pretrain"] = {k: p[k] for k in ("epochs", "knn_at_init", "knn_accuracy", "knn_on", "final_loss", "wall_s", "precision", "parameters")}
+        self.res["pretrain"] = {k: p[k] for k in ("epochs", "knn_at_init", "knn_accuracy", "knn_on", "final_loss", "wall_s", "precision", "parameters",
+                                                  "resumed_at_epoch", "earlier_processes_s", "wall_s_this_process", "wall_s_counts") if k in p}
         self.res["pretrain"]["knn_per_epoch"] = p["knn_per_epoch"]
         self.phase_done("pretrain")
 
@@ -746,7 +747,8 @@ class Bench:
         if e: md += ["", f"Pretrained encoder with all {e['n_labeled']} non-validation labels: kNN {100 * e['knn_test']:.1f}%, linear {100 * e['linear_test']:.1f}% (test)."]
         if "pretrain" in self.res:
             p = self.res["pretrain"]
-            md += [f"Pretraining: {p['epochs']} epochs, {p['wall_s']:.0f} s, kNN on validation {100 * p['knn_at_init']:.1f}% -> {100 * p['knn_accuracy']:.1f}%."]
+            resumed = f" (resumed at epoch {p['resumed_at_epoch']}; {p['wall_s_counts']})" if "resumed_at_epoch" in p else ""
+            md += [f"Pretraining: {p['epochs']} epochs, {p['wall_s']:.0f} s{resumed}, kNN on validation {100 * p['knn_at_init']:.1f}% -> {100 * p['knn_accuracy']:.1f}%."]
         md += ["", "Claims (verdict: holds only beyond 2 standard errors, paired over seeds):", ""]
         md += [f"- {c['name']}, {fraction_text(c['fraction'])}: {c['text']}" for c in self.res["claims"]]
         md += ["", "Targets:", ""]

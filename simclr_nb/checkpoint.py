@@ -20,7 +20,7 @@ __all__ = ['TRAINING_KEYS', 'atomic_write', 'atomic_save', 'atomic_write_json', 
            'CheckpointError', 'safe_load', 'load_weights', 'checkpoint_files', 'last_checkpoint',
            'load_training_checkpoint', 'latest_checkpoint', 'CheckpointCallback', 'SkipDoneEpochs', 'restore_callbacks',
            'RestoringLearner', 'NonFiniteLoss', 'StopOnNonFinite', 'StopBetweenSteps', 'resume_callbacks',
-           'fit_resumable']
+           'fit_resumable', 'resume_record']
 
 # %% ../nbs/06a_checkpoint.ipynb #fda35028
 _UMASK = os.umask(0); os.umask(_UMASK)   # mkstemp makes 0600 files; give them the permissions open() would
@@ -191,7 +191,8 @@ class CheckpointCallback(Callback):
     """Save model, optimiser, epoch counter, random states and memory after every `every` trained epochs to `folder`
     (atomically); resumable. `every_s` > 0 skips an epoch's save until that many seconds have passed since the last one
     (or the fit's start): a kill then loses at most `every_s` seconds of training, and short epochs of a large network
-    do not spend their time writing it."""
+    do not spend their time writing it. Each checkpoint also keeps `elapsed_s`, the training time of the epochs it holds
+    over every process that trained them, so a fit resumed across sessions still knows what it cost."""
     order = 90  # after the Recorder (50) has logged the epoch; last in before_fit
     def __init__(self, folder, every:int=1, keep:int|None=None, every_s:float=0.):
         if every < 1 or (keep is not None and keep < 1): raise ValueError(f"every and keep must be >= 1; got {every}, {keep}")
@@ -211,6 +212,8 @@ class CheckpointCallback(Callback):
                 'epoch': self.learn.epoch + 1, 'n_epoch': self.learn.n_epoch, 'rng': _plain(_rng_states(self.learn)),
                 'callbacks': {n: _plain(cb.checkpoint_state()) for n, cb in self._stateful_cbs().items()},
                 'history': None if rec is None else [[float(v) for v in row] for row in rec.values],
+                # None: resumed from a checkpoint written before this was kept, whose earlier time is unknown
+                'elapsed_s': None if self.earlier_s is None else self.earlier_s + time.monotonic() - self._fit_t0,
                 'smooth_loss': None if rec is None else {'val': rec.smooth_loss.val.detach().cpu(), 'count': rec.smooth_loss.count}})
 
     def after_epoch(self):
@@ -227,9 +230,12 @@ class CheckpointCallback(Callback):
 # %% ../nbs/06a_checkpoint.ipynb #94737de5
 @patch
 def before_fit(self:CheckpointCallback):
-    "Load `resume_state` (if a resume set one) into the model, optimiser, stateful callbacks, random states and smoothed loss."
+    """Load `resume_state` (if a resume set one) into the model, optimiser, stateful callbacks, random states and smoothed
+    loss; say on the learner where the fit starts (`learn.resumed_from`, read by `resume_record`)."""
     self._trained, self._saved_at = False, time.monotonic()
     sd, self.resume_state = self.resume_state, None
+    self._fit_t0, self.earlier_s = self._saved_at, 0. if sd is None else sd.get('elapsed_s')
+    self.learn.resumed_from = None if sd is None else dict(epoch=int(sd['epoch']), earlier_s=self.earlier_s)
     if sd is None: return
     load_weights(self.learn.model, sd['model'], f'the resumed checkpoint of {self.folder}')
     if self.learn.opt is None: self.learn.create_opt()
@@ -332,3 +338,10 @@ def fit_resumable(learn:Learner, epochs:int, folder, stage:str='training', keep:
         learn.fit(epochs, cbs=[ckpt, StopOnNonFinite(stage), StopBetweenSteps(), *skip, *L(cbs)], **kwargs)
     finally: restore_callbacks(learn)   # also for a plain fastai Learner
     return learn
+
+def resume_record(learn:Learner) -> dict:
+    """What a stage's metrics keep about how its last fit started: {} for a fit from the first epoch; else the epoch it
+    resumed at and `earlier_processes_s`, the training time of the epochs earlier processes finished (None where the
+    checkpoint predates that record). `RunFolder.run_stage` adds it to the stage's `wall_s`."""
+    r = getattr(learn, 'resumed_from', None)
+    return {} if r is None else dict(resumed_at_epoch=r['epoch'], earlier_processes_s=r['earlier_s'])

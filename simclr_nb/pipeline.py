@@ -19,7 +19,7 @@ from .data import (load_dataset, label_fraction_split, fraction_text, validation
                             KNOWN_DATASETS)
 from .models import (simclrv2_resnet, ProjectionHead, ContrastiveNet, FineTuneNet, ClassifierNet, build_encoder,
                               save_checkpoint, load_checkpoint, count_parameters, CHECKPOINT_FORMAT)
-from .checkpoint import atomic_write, atomic_write_json, fit_resumable, load_weights, remove_stale_temp_files, safe_load
+from .checkpoint import atomic_write, atomic_write_json, fit_resumable, load_weights, remove_stale_temp_files, resume_record, safe_load
 from .losses import NT_XENT_TEMPERATURE
 
 # %% auto #0
@@ -410,7 +410,9 @@ def _emit(self:RunFolder, key, status, metrics=None):
 
 @patch
 def run_stage(self:RunFolder, key, fn, describe=''):
-    "Run `fn()` (which saves `self.ckpt(key)` and returns a dict of metrics) unless stage `key` is finished; a stopped one resumes."
+    """Run `fn()` (which saves `self.ckpt(key)` and returns a dict of metrics) unless stage `key` is finished; a stopped one
+    resumes. Its `wall_s` is this process's time plus, for a resumed fit, the training time of the epochs earlier processes
+    finished (`resume_record`); `wall_s_this_process` says what this process spent."""
     if self.done(key):
         self.log(f"[{key}] reused: {_summary(self.metrics[key])}")
         self._emit(key, 'reused', self.metrics[key])
@@ -418,7 +420,11 @@ def run_stage(self:RunFolder, key, fn, describe=''):
     self._emit(key, 'started')
     t0 = time.time()
     res = dict(fn())
-    res['wall_s'] = round(time.time() - t0, 1)
+    this_s, earlier_s = round(time.time() - t0, 1), res.get('earlier_processes_s', 0.)
+    res['wall_s'] = this_s if earlier_s is None else round(this_s + earlier_s, 1)
+    if 'resumed_at_epoch' in res:
+        res.update(wall_s_this_process=this_s, wall_s_counts='this process only: the checkpoint it resumed from predates the record of '
+                   'earlier time' if earlier_s is None else "this process and the training time of the epochs earlier ones finished")
     self.metrics[key] = res
     self._verified.pop(key, None)
     self.save_metrics()
@@ -493,7 +499,7 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     return dict(knn_accuracy=knn_hist[-1] if knn_hist else knn.knn_accuracy(model), knn_at_init=knn_init, knn_on='valid',
                 final_loss=train_loss[-1] if train_loss else float('nan'), loss_per_epoch=train_loss,
                 knn_per_epoch=knn_hist, epochs=cfg.pretrain_epochs, parameters=count_parameters(model), precision=precision,
-                fp32_modules=list(FP32_MODULES) if precision != 'fp32' else [])   # kept in fp32 under autocast (04a)
+                fp32_modules=list(FP32_MODULES) if precision != 'fp32' else [], **resume_record(learn))   # fp32 under autocast (04a)
 
 # %% ../nbs/09_pipeline.ipynb #58c6ab30
 def load_pretrained(rf:RunFolder|Path, device=None):
@@ -592,7 +598,7 @@ def _train_labeled(cfg, data, rf, split, key, learn, epochs, precision, device, 
     _fit_stage(cfg, rf, key, learn, epochs)
     _save_stage(cfg, data, rf, key, model, head_layers=cfg.head_layers, ft_layer=cfg.ft_layer, n_classes=data.n_classes, **meta)
     return dict(_accuracies(model, data, cfg, valid, device), seed=seed, epochs=epochs, steps=epochs * len(learn.dls.train),
-                n_labeled=len(split.labeled), precision=precision)
+                n_labeled=len(split.labeled), precision=precision, **resume_record(learn))
 
 def finetune_stage(cfg:PipelineConfig, data, rf:RunFolder, split:LabelSplit, key:str, device=None, seed:int=0, valid=()):
     "Stage 2: fine-tune the whole pretrained network from head layer `cfg.ft_layer` on the labeled subset (the teacher)."
@@ -667,7 +673,8 @@ def distill_stage(cfg:PipelineConfig, data, rf:RunFolder, teacher_key:str, key:s
     _fit_stage(cfg, rf, key, learn, cfg.distill_epochs)
     _save_stage(cfg, data, rf, key, student, spec=student_spec, n_classes=data.n_classes, tau=tau, stage='distill')
     return dict(_accuracies(student, data, cfg, valid, device), seed=seed, tau=tau, epochs=cfg.distill_epochs, init=init,
-                alpha=cfg.distill_alpha, parameters=count_parameters(student), precision=precision, teacher_logits=learn.distill.cache_note)
+                alpha=cfg.distill_alpha, parameters=count_parameters(student), precision=precision, teacher_logits=learn.distill.cache_note,
+                **resume_record(learn))
 
 # %% ../nbs/09_pipeline.ipynb #39d9956c
 from contextlib import contextmanager

@@ -88,6 +88,9 @@ def test_ctrl_c_one_line_and_resumable(reference, tmp_path):
     assert p.returncode == 0, err
     got = numbers(out)
     for k in reference: assert close(got[k], reference[k]), (k, got[k], reference[k])
+    pre = json.loads((out/'metrics.json').read_text())['pretrain']   # its time: both processes' epochs, not the second's alone
+    assert pre['resumed_at_epoch'] == 1 and pre['earlier_processes_s'] > 0, pre
+    assert abs(pre['wall_s'] - pre['wall_s_this_process'] - pre['earlier_processes_s']) <= 0.2, pre
 
 
 def test_missing_pretrain_checkpoint_is_rebuilt_from_its_epochs(straight, reference, tmp_path):
@@ -100,7 +103,9 @@ def test_missing_pretrain_checkpoint_is_rebuilt_from_its_epochs(straight, refere
     assert p.returncode == 0, err
     got = numbers(out)
     for k in reference: assert close(got[k], reference[k]), (k, got[k], reference[k])
-    assert json.loads((out/'metrics.json').read_text())['pretrain']['wall_s'] < json.loads((straight/'metrics.json').read_text())['pretrain']['wall_s']
+    pre, first = (json.loads((o/'metrics.json').read_text())['pretrain'] for o in (out, straight))
+    assert pre['wall_s_this_process'] < first['wall_s'] and pre['resumed_at_epoch'] == 4, pre   # replayed, not trained again
+    assert 0 < pre['earlier_processes_s'] <= first['wall_s'] <= pre['wall_s'] + 1, (pre, first)   # the stage's cost is kept
 
 
 def test_non_finite_loss_stops_with_a_message_and_a_lower_rate_recovers(straight, tmp_path):
