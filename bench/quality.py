@@ -436,6 +436,12 @@ class Bench:
         self.res["pretrain"] = {k: p[k] for k in ("epochs", "knn_at_init", "knn_accuracy", "knn_on", "final_loss", "wall_s", "precision", "parameters",
                                                   "resumed_at_epoch", "earlier_processes_s", "wall_s_this_process", "wall_s_counts") if k in p}
         self.res["pretrain"]["knn_per_epoch"] = p["knn_per_epoch"]
+        if not self.wall_before and r.status.get("pretrain") == "trained" and p.get("earlier_processes_s"):
+            # stopped before its first JSON, so the processes before this one only pretrained: their epochs' time, kept by
+            # the pretraining's checkpoints, is where the run's wall_s starts
+            self.wall_before = p["earlier_processes_s"]
+            self.res["notes"].append(f"pretraining resumed at epoch {p['resumed_at_epoch']} before this run's first JSON: wall_s counts "
+                                     f"the {p['earlier_processes_s']:.0f} s of pretraining epochs the earlier processes trained")
         self.phase_done("pretrain")
 
     def encoder_all_labels(self):

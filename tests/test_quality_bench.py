@@ -224,3 +224,22 @@ def test_a_supervised_row_trained_again_is_not_named_by_a_pretraining(bench, mon
     assert rows['supervised']['name'].endswith('the same settings, trained again (it reads no pretraining)')
     assert rows['supervised']['difference'] == pytest.approx((84.6 - 84.5) / 100, abs=1e-4)
     assert 'seed 3 against 0' in rows['finetune']['name']
+
+
+def test_a_pretraining_resumed_before_the_first_json_keeps_the_earlier_processes_time(tmp_path, monkeypatch):
+    """A run stopped during its pretraining has no JSON yet: the process that resumes it starts the run's wall_s from the
+    pretraining epochs the earlier processes trained (kept by its checkpoints), not from zero; a pretraining finished
+    elsewhere and reused (another preset's, `pretrain_from`) adds nothing."""
+    from types import SimpleNamespace
+    monkeypatch.setattr(quality, 'RESULTS', tmp_path)
+    b = quality.Bench('smoke', 'cpu', str(tmp_path/'runs'), False, rejudge=True)
+    b.res, b.wall_before, b.t0, b.log = dict(notes=[], phases_done=[]), 0.0, quality.time.time(), lambda *a: None
+    b.jf = tmp_path/'quality_smoke.json'
+    metrics = dict(epochs=1, knn_at_init=0.1, knn_accuracy=0.5, knn_on='valid', final_loss=1.0, wall_s=1300.0, precision='fp32',
+                   parameters=10, knn_per_epoch=[0.5], resumed_at_epoch=20, earlier_processes_s=1000.0, wall_s_this_process=300.0)
+    for status, want in (('trained', 1000.0), ('reused', 0.0)):
+        monkeypatch.setattr(quality, 'run_pipeline', lambda *a, **k: SimpleNamespace(metrics=dict(pretrain=metrics), status=dict(pretrain=status)))
+        b.wall_before, b.res['notes'] = 0.0, []
+        b.pretrain()
+        assert b.wall_before == want and want <= json.loads(b.jf.read_text())['wall_s'] < want + 10, (status, b.wall_before)
+        assert b.res['pretrain']['resumed_at_epoch'] == 20 and bool(b.res['notes']) == (status == 'trained')
