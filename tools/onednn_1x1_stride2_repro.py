@@ -3,14 +3,18 @@
 of a 1x1 convolution with stride 2, on channels-last input with fewer channels than oneDNN's register block (8 with
 AVX2, 16 with AVX-512), writes past its scratch buffer. The heap is corrupted; the process dies later, at some
 `free`, with `free(): invalid next size`, `corrupted double-linked list` or a segmentation fault. This is why
-`simclr_nb.cputune.channels_last_hazards` exists.
+`simclr_nb.cputune.channels_last_hazards` exists. Seen on the AVX2-only AMD EPYC with torch 2.14.1 (1 to 7 input channels
+crashed, commit 3ed6420); on the AMD EPYC with AVX-512 no case crashed and the gradients were equal
+(`bench/results/onednn_1x1_stride2_avx512.json`), so the hazard check is conservative there.
 
     python tools/onednn_1x1_stride2_repro.py            # one child process per input-channel count (1 to 64)
+    python tools/onednn_1x1_stride2_repro.py --out bench/results/onednn_1x1_stride2_<kind>.json   # also keeps the cases
 
 Each case runs in its own process (a crash there is the finding); for the ones that survive, the weight and input
-gradients are compared with the NCHW ones. Prints one line per case and writes nothing.
+gradients are compared with the NCHW ones. Prints one line per case; `--out` writes them, with the machine, as JSON.
 """
-import subprocess, sys
+import argparse, json, subprocess, sys
+from pathlib import Path
 
 CHILD = r"""
 import sys, torch, torch.nn as nn
@@ -32,17 +36,32 @@ print(f"{err:.1e}")
 """
 
 
-def main(channels=(1, 2, 3, 4, 5, 6, 7, 8, 12, 15, 16, 24, 32, 64), hw=16, steps=200):
+def main(channels=(1, 2, 3, 4, 5, 6, 7, 8, 12, 15, 16, 24, 32, 64), hw=16, steps=200, out=None):
     import torch
     print(f"torch {torch.__version__}, oneDNN {torch.backends.mkldnn.is_available()}, {torch.backends.cpu.get_cpu_capability()}; "
           f"Conv2d(ci, 2ci, 1, stride=2) backward, 32x{hw}x{hw} channels-last input, {steps} steps")
+    cases = []
     for ci in channels:
         r = subprocess.run([sys.executable, "-c", CHILD, str(ci), str(hw), str(steps)], capture_output=True, text=True,
                            env={"OMP_NUM_THREADS": "1", "PATH": ""})
-        if r.returncode == 0: print(f"  {ci:3d} input channels: ok, max relative gradient difference to NCHW {r.stdout.strip()}")
+        if r.returncode == 0:
+            cases.append(dict(input_channels=ci, crashed=False, max_relative_gradient_difference=float(r.stdout.strip())))
+            print(f"  {ci:3d} input channels: ok, max relative gradient difference to NCHW {r.stdout.strip()}")
         else:
             msg = (r.stderr.strip().splitlines() or [f"signal {-r.returncode}"])[-1]
+            cases.append(dict(input_channels=ci, crashed=True, exit_code=r.returncode, message=msg))
             print(f"  {ci:3d} input channels: CRASH (exit {r.returncode}: {msg})")
+    if out:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+        from machine import machine_info
+        from simclr_nb.checkpoint import atomic_write_json
+        atomic_write_json(out, dict(machine=machine_info("cpu"), torch=torch.__version__, cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                                    case=f"Conv2d(ci, 2ci, 1, stride=2) backward, 32x{hw}x{hw} channels-last input, {steps} steps, 1 thread",
+                                    cases=cases))
+        print(f"wrote {out}")
 
 
-if __name__ == "__main__": main()
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=None, help="also write the cases and the machine to this JSON file")
+    main(out=ap.parse_args().out)
