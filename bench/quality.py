@@ -254,7 +254,7 @@ PRESETS = {
     # 1.4 +/- 0.5 points of fine-tuned validation accuracy and none on its test. Its own supervised rows at width 0.5 (the
     # paper compares each architecture with itself; the borrowed width-0.25 rows are paired in `against_borrowed`), linear
     # eval and fine-tuning; settings borrowed from cpu_long_label_seeds, not re-chosen for the wider network. The +10 target
-    # is judged against the same-width supervised rows. One pretraining: about 2.4x the 32-epoch one's time (the subset's
+    # is judged against the same-width supervised rows. One pretraining: about 2.5x the 32-epoch one's time (the subset's
     # ratio), so it spans sessions (pretraining resumes from its last epoch); no splits or students are added before it is judged
     "cpu_wide_label_seeds": dict(LONG_ONE_CYCLE, cfg=dict(LONG_ONE_CYCLE["cfg"], seed=3, width=0.5), fractions=(0.002,),
                                  seeds=tuple(range(20)), distill_at=(), rows=("supervised", "linear", "finetune"),

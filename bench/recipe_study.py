@@ -70,7 +70,7 @@ CPU_PRETRAIN_BASE = dict(temperature=0.5, color_strength=1.0)
 CROP_ARMS = {f'crop_{a}': dict(pretrain_crop_min_area=a) for a in (0.2, 0.35, 0.5)}   # the views' smallest crop area, both crop studies
 # width_0.5 (added 2026-12-06, after 48 epochs instead of 32 left the full-data 0.2% fine-tuning unchanged): is a wider
 # encoder, not a longer schedule, what the fine-tuned model can use? Twice the channels (32 in the first stage), about
-# three times the pretraining cost expected (measured: 2.4x on the subset, 235 against 96 s); the same settings otherwise
+# three times the pretraining cost expected (measured: 2.5x on the subset, 235 against 96 s in the mean); the same settings otherwise
 CPU_PRETRAIN_ARMS = {'base': {}, 'tau_0.2': dict(temperature=0.2), **CROP_ARMS, 'width_0.5': dict(width=0.5)}
 DIGITS_COLOUR_ARMS = {'base': {}, 'color_1.0': dict(color_strength=1.0)}   # is the Fashion-MNIST colour choice right for digits?
 DIGITS_CROP_ARMS = {'base': {}, **CROP_ARMS}
