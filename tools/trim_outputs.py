@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Shrink the saved outputs of executed notebooks: console progress bars (fastprogress redraws them with carriage
-returns, thousands of times per training) and the rows of its console epoch table are removed from stream outputs, and so are Python warnings printed by
+returns, thousands of times per training) are removed from stream outputs, and so are Python warnings printed by
 libraries (`/path/to/file.py:N: SomeWarning: ...` and the indented source line after it: they name the machine's
 paths and teach nothing); every other line is kept as printed.
 
@@ -8,9 +8,7 @@ paths and teach nothing); every other line is kept as printed.
 """
 import json, re, sys
 
-BAR = re.compile(r"\|[█\-]*\|\s*\d+(\.\d+)?%|^\s*(Epoch \d+/\d+\s*:)?\s*$|^█+$|^\s*epoch\s+train_loss"
-                 # the rows of fastai's console epoch table (epoch, losses and metrics, mm:ss), whose header the line above drops
-                 r"|^\s*\d+(\s+(-?\d+(\.\d+)?(e[-+]?\d+)?|nan|#na#|None))+\s+\d\d:\d\d\s*$")
+BAR = re.compile(r"\|[█\-]*\|\s*\d+(\.\d+)?%|^\s*(Epoch \d+/\d+\s*:)?\s*$|^█+$|^\s*epoch\s+train_loss")
 
 
 WARNING = re.compile(r"^(\S*\.py|<ipython-input-[^>]+>):\d+: \w*Warning: ")
