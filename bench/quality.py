@@ -70,8 +70,9 @@ Presets:
     .venv/bin/python bench/quality.py --preset cpu          # in the background: nohup ... &; run again to resume
     .venv/bin/python bench/quality.py --preset cpu --rejudge   # trains nothing: the saved JSON's claims and targets again
     .venv/bin/python bench/quality.py --preset cpu --probe ft_augment=translate   # one more setting, on validation, every seed
+    .venv/bin/python bench/quality.py --preset cpu --carry      # trains nothing: the pretraining into bench/carry/ for git
 """
-import argparse, dataclasses, functools, importlib.util, json, math, os, subprocess, sys, time
+import argparse, dataclasses, functools, importlib.util, json, math, os, shutil, subprocess, sys, time
 from pathlib import Path
 
 import torch
@@ -83,11 +84,12 @@ from simclr_nb.pipeline import (PipelineConfig, run_pipeline, share_stages, stag
                                 RunFolder, make_splits, seed_values, common_seed_verdict, fields_affecting, complete_saved_config,
                                 PRETRAIN_ONLY_FIELDS)
 from simclr_nb.precision import resolve_precision
-from simclr_nb.checkpoint import atomic_write, NonFiniteLoss
+from simclr_nb.checkpoint import atomic_write, NonFiniteLoss, checkpoint_files
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRESS = sys.stdout.isatty()   # fastai's progress bars on a terminal only: in a background log they are megabytes of redraws
 RESULTS = ROOT / "bench" / "results"
+CARRY = ROOT / "bench" / "carry"   # pretrainings carried to the next machine in git (bench/README: "A run longer than a session")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info  # noqa: E402
 
@@ -338,10 +340,48 @@ def finished_run(preset):
     return jf, old if old.get("complete") else {}
 
 
+def run_folder(preset, out=None) -> Path:
+    "Where preset `preset` keeps its run folders (`out` if given)."
+    return Path(out or ROOT / "runs" / f"bench_quality_{preset}")
+
+
+def _carried_epoch(folder) -> int:
+    "How far the pretraining in run folder `folder` got: its epochs when finished (`pretrain.pth`), else its newest checkpoint's, else 0."
+    if (folder / "pretrain.pth").exists(): return sys.maxsize
+    files = checkpoint_files(folder / "pretrain_state" / "checkpoints")
+    return int(files[0].stem.split("_")[1]) if files else 0
+
+
+def carry_pretraining(preset, out=None, log=print) -> Path:
+    """Copy the pretraining of `preset`'s run folder where git can carry it to another machine, `CARRY/<preset>/pretrain`:
+    its settings, label splits and newest epoch checkpoint (or, finished, its weights and metrics). A session's `runs/`
+    is not kept when its machine is replaced; commit the copy with `git add -f` (checkpoints are git-ignored)."""
+    src, dst = run_folder(preset, out) / "pretrain", CARRY / preset / "pretrain"
+    if not _carried_epoch(src): sys.exit(f"--carry: {src} holds no pretraining checkpoint to carry")
+    if dst.exists(): shutil.rmtree(dst)
+    files = ["config.json", "splits"] + (["pretrain.pth", "metrics.json"] if (src / "pretrain.pth").exists() else
+                                         [str(checkpoint_files(src / "pretrain_state" / "checkpoints")[0].relative_to(src))])
+    for f in files:
+        (dst / f).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if (src / f).is_dir() else shutil.copy2)(src / f, dst / f)
+    log(f"carried {', '.join(files)} of {src} to {dst}: commit it with `git add -f {dst.parent}`")
+    return dst
+
+
+def put_back_carried(preset, out=None, log=print) -> bool:
+    """On a machine whose run folder has less of `preset`'s pretraining than `CARRY/<preset>/pretrain` (none, or an older
+    epoch), copy the carried one in: the pretraining then resumes from (or reuses) it through the run folder's own rules."""
+    src, dst = CARRY / preset / "pretrain", run_folder(preset, out) / "pretrain"
+    if not src.exists() or _carried_epoch(src) <= _carried_epoch(dst): return False
+    shutil.copytree(src, dst, dirs_exist_ok=True)
+    log(f"put back the pretraining carried in {_shown(src)}")
+    return True
+
+
 class Bench:
     def __init__(self, preset_name, device, out, force, rejudge=False, jobs=1):
         self.name, self.p, self.device, self.jobs = preset_name, PRESETS[preset_name], device, jobs
-        self.out = Path(out or ROOT / "runs" / f"bench_quality_{preset_name}")
+        self.out = run_folder(preset_name, out)
         self.t0, self.timing = time.time(), True
         self.base = PipelineConfig(**self.p["cfg"], label_fractions=(0.1,), seeds=(0,)).validate()
         if (self.p["distill_at"] and not self.p.get("choices_from") and self.base.self_distill and self.base.student_depth is not None
@@ -362,7 +402,6 @@ class Bench:
         self.res["resumes"] = old.get("resumes", 0) + 1 if self.wall_before else 0
         if old.get("preset") == preset_name and old.get("probes"): self.res["probes"] = old["probes"]   # a rerun keeps the probes of the run before it
         if force and self.out.exists():
-            import shutil
             dest = self.out.with_name(self.out.name + time.strftime("-previous-%Y%m%d-%H%M%S"))
             shutil.move(str(self.out), dest); self.log(f"--force: moved the earlier runs to {dest}")
         self.out.mkdir(parents=True, exist_ok=True)
@@ -431,6 +470,7 @@ class Bench:
     def pretrain(self):
         cfg = dataclasses.replace(self.base, label_fractions=(0.1,), seeds=(0,))
         if self.p.get("pretrain_from"): self.reuse_pretraining()
+        else: put_back_carried(self.name, self.out, self.log)
         r = run_pipeline(cfg, self.out / "pretrain", device=self.device, stages=("pretrain",), log=self.log, data=self.data, progress=PROGRESS)
         p = r.metrics["pretrain"]
         self.res["pretrain"] = {k: p[k] for k in ("epochs", "knn_at_init", "knn_accuracy", "knn_on", "final_loss", "wall_s", "precision", "parameters",
@@ -796,9 +836,13 @@ def main():
                     "settings changed from the chosen ones, over every seed, and judge it against the chosen setting on validation "
                     "(stored in the JSON's `probes`; no row or choice changes). E.g. --probe ft_augment=translate")
     ap.add_argument("--probe-at", nargs="+", type=float, default=None, help="label fractions of --probe (default: the preset's select_at)")
+    ap.add_argument("--carry", action="store_true", help="train nothing: copy the run's pretraining (its newest epoch, or the "
+                    "finished one) to bench/carry/<preset>/pretrain, for git to take to the next machine; the same command puts "
+                    "it back where the run folder has less (bench/README: 'A run longer than a session')")
     ap.add_argument("--jobs", type=int, default=1, help="on a CPU: each run's per-seed stages in this many processes side by side "
                     "(run_pipeline's jobs; a thread count changes the last digits of the accuracies, so compare runs made with the same)")
     args = ap.parse_args()
+    if args.carry: carry_pretraining(args.preset, args.out); return
     b = Bench(args.preset, args.device, args.out, args.force, rejudge=args.rejudge, jobs=args.jobs)
     if args.rejudge:
         if not b.jf.exists(): sys.exit(f"--rejudge: no {b.jf} to judge; run the preset first")

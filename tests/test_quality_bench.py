@@ -243,3 +243,38 @@ def test_a_pretraining_resumed_before_the_first_json_keeps_the_earlier_processes
         b.pretrain()
         assert b.wall_before == want and want <= json.loads(b.jf.read_text())['wall_s'] < want + 10, (status, b.wall_before)
         assert b.res['pretrain']['resumed_at_epoch'] == 20 and bool(b.res['notes']) == (status == 'trained')
+
+
+def test_a_pretraining_is_carried_to_another_machine_and_put_back_only_where_it_is_ahead(tmp_path, monkeypatch):
+    """`--carry` keeps the settings, splits and newest epoch checkpoint of a run's pretraining in bench/carry/ (git takes it
+    to the next machine); the run puts it back only into a run folder that has less of that pretraining (none, or an
+    older epoch), never over a newer or finished one."""
+    monkeypatch.setattr(quality, 'ROOT', tmp_path); monkeypatch.setattr(quality, 'CARRY', tmp_path/'bench'/'carry')
+    with pytest.raises(SystemExit, match='no pretraining checkpoint'): quality.carry_pretraining('cpu_wide_label_seeds', log=lambda *a: None)
+    run = tmp_path/'runs'/'bench_quality_cpu_wide_label_seeds'/'pretrain'
+    ck = run/'pretrain_state'/'checkpoints'
+    ck.mkdir(parents=True); (run/'splits').mkdir()
+    (run/'config.json').write_text('{"width": 0.5}'); (run/'splits'/'valid.txt').write_text('1 2 3')
+    for e in (9, 10): (ck/f'epoch_{e:04d}.pth').write_bytes(b'epoch %d' % e)
+    dst = quality.carry_pretraining('cpu_wide_label_seeds', log=lambda *a: None)
+    assert sorted(str(p.relative_to(dst)) for p in dst.rglob('*') if p.is_file()) == [
+        'config.json', 'pretrain_state/checkpoints/epoch_0010.pth', 'splits/valid.txt']   # the newest checkpoint only
+    # a fresh machine: an empty run folder gets it, and the run resumes at epoch 10
+    fresh = tmp_path/'fresh'
+    assert quality.put_back_carried('cpu_wide_label_seeds', fresh, log=lambda *a: None)
+    assert (fresh/'pretrain'/'pretrain_state'/'checkpoints'/'epoch_0010.pth').read_bytes() == b'epoch 10'
+    assert (fresh/'pretrain'/'config.json').read_text() == '{"width": 0.5}'
+    assert not quality.put_back_carried('cpu_wide_label_seeds', fresh, log=lambda *a: None)   # the same epoch: nothing to do
+    # a run folder that trained further (epoch 11) or finished keeps its own
+    (ck/'epoch_0011.pth').write_bytes(b'epoch 11')
+    assert not quality.put_back_carried('cpu_wide_label_seeds', log=lambda *a: None)
+    older = tmp_path/'older'; (older/'pretrain'/'pretrain_state'/'checkpoints').mkdir(parents=True)
+    (older/'pretrain'/'pretrain_state'/'checkpoints'/'epoch_0004.pth').write_bytes(b'epoch 4')
+    assert quality.put_back_carried('cpu_wide_label_seeds', older, log=lambda *a: None)   # behind the carried epoch: it is put back
+    assert quality._carried_epoch(older/'pretrain') == 10
+    done = tmp_path/'done'; (done/'pretrain').mkdir(parents=True); (done/'pretrain'/'pretrain.pth').write_bytes(b'final')
+    assert not quality.put_back_carried('cpu_wide_label_seeds', done, log=lambda *a: None)
+    # a finished pretraining is carried as its weights and metrics
+    (run/'pretrain.pth').write_bytes(b'final'); (run/'metrics.json').write_text('{"pretrain": {}}')
+    dst = quality.carry_pretraining('cpu_wide_label_seeds', log=lambda *a: None)
+    assert sorted(str(p.relative_to(dst)) for p in dst.rglob('*') if p.is_file()) == ['config.json', 'metrics.json', 'pretrain.pth', 'splits/valid.txt']
