@@ -13,7 +13,7 @@ crashed, commit 3ed6420); on the AMD EPYC with AVX-512 no case crashed and the g
 Each case runs in its own process (a crash there is the finding); for the ones that survive, the weight and input
 gradients are compared with the NCHW ones. Prints one line per case; `--out` writes them, with the machine, as JSON.
 """
-import argparse, json, subprocess, sys
+import argparse, subprocess, sys
 from pathlib import Path
 
 CHILD = r"""
