@@ -84,7 +84,7 @@ from simclr_nb.pipeline import (PipelineConfig, run_pipeline, share_stages, stag
                                 RunFolder, make_splits, seed_values, common_seed_verdict, fields_affecting, complete_saved_config,
                                 PRETRAIN_ONLY_FIELDS)
 from simclr_nb.precision import resolve_precision
-from simclr_nb.checkpoint import atomic_write, NonFiniteLoss, checkpoint_files
+from simclr_nb.checkpoint import atomic_write, NonFiniteLoss, checkpoint_epoch, last_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRESS = sys.stdout.isatty()   # fastai's progress bars on a terminal only: in a background log they are megabytes of redraws
@@ -348,8 +348,8 @@ def run_folder(preset, out=None) -> Path:
 def _carried_epoch(folder) -> int:
     "How far the pretraining in run folder `folder` got: its epochs when finished (`pretrain.pth`), else its newest checkpoint's, else 0."
     if (folder / "pretrain.pth").exists(): return sys.maxsize
-    files = checkpoint_files(folder / "pretrain_state" / "checkpoints")
-    return int(files[0].stem.split("_")[1]) if files else 0
+    newest = last_checkpoint(folder / "pretrain_state" / "checkpoints")
+    return checkpoint_epoch(newest) if newest else 0
 
 
 def carry_pretraining(preset, out=None, log=print) -> Path:
@@ -360,7 +360,7 @@ def carry_pretraining(preset, out=None, log=print) -> Path:
     if not _carried_epoch(src): sys.exit(f"--carry: {src} holds no pretraining checkpoint to carry")
     if dst.exists(): shutil.rmtree(dst)
     files = ["config.json", "splits"] + (["pretrain.pth", "metrics.json"] if (src / "pretrain.pth").exists() else
-                                         [str(checkpoint_files(src / "pretrain_state" / "checkpoints")[0].relative_to(src))])
+                                         [str(last_checkpoint(src / "pretrain_state" / "checkpoints").relative_to(src))])
     for f in files:
         (dst / f).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if (src / f).is_dir() else shutil.copy2)(src / f, dst / f)

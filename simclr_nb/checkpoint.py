@@ -17,7 +17,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['TRAINING_KEYS', 'atomic_write', 'atomic_save', 'atomic_write_json', 'stale_temp_files', 'remove_stale_temp_files',
-           'CheckpointError', 'safe_load', 'load_weights', 'checkpoint_files', 'last_checkpoint',
+           'CheckpointError', 'safe_load', 'load_weights', 'checkpoint_epoch', 'checkpoint_files', 'last_checkpoint',
            'load_training_checkpoint', 'latest_checkpoint', 'CheckpointCallback', 'SkipDoneEpochs', 'restore_callbacks',
            'RestoringLearner', 'NonFiniteLoss', 'StopOnNonFinite', 'StopBetweenSteps', 'resume_callbacks',
            'fit_resumable', 'resume_record']
@@ -158,11 +158,16 @@ def _tuplify(o): return tuple(_tuplify(v) for v in o) if isinstance(o, (list, tu
 _CKPT_RE = re.compile(r'^epoch_(\d+)\.pth$')
 TRAINING_KEYS = ('model', 'opt', 'epoch', 'n_epoch', 'rng')
 
+def checkpoint_epoch(file) -> int|None:
+    "The epochs done that a checkpoint's file name says (`epoch_0026.pth` -> 26), or None for a file that is not one."
+    m = _CKPT_RE.match(Path(file).name)
+    return int(m.group(1)) if m else None
+
 def checkpoint_files(folder) -> list:
     "The `epoch_NNNN.pth` files in `folder`, newest (most epochs done) first."
     folder = Path(folder)
     if not folder.is_dir(): return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CKPT_RE.match(p.name))]
+    found = [(e, p) for p in folder.iterdir() if (e := checkpoint_epoch(p)) is not None]
     return [p for _, p in sorted(found, reverse=True)]
 
 def last_checkpoint(folder) -> Path|None:
