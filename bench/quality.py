@@ -257,9 +257,16 @@ PRESETS = {
     # paper compares each architecture with itself; the borrowed width-0.25 rows are paired in `against_borrowed`), linear
     # eval and fine-tuning; settings borrowed from cpu_long_label_seeds, not re-chosen for the wider network. The +10 target
     # is judged against the same-width supervised rows. One pretraining: about 2.5x the 32-epoch one's time (the subset's
-    # ratio), so it spans sessions (pretraining resumes from its last epoch); no splits or students are added before it is judged
-    "cpu_wide_label_seeds": dict(LONG_ONE_CYCLE, cfg=dict(LONG_ONE_CYCLE["cfg"], seed=3, width=0.5), fractions=(0.002,),
-                                 seeds=tuple(range(20)), distill_at=(), rows=("supervised", "linear", "finetune"),
+    # ratio), so it spans sessions (pretraining resumes from its last epoch); no splits are added before it is judged.
+    # Then, declared 2026-12-06 while its rows trained (splits 0-4 of 20 done, nothing judged), the paper's third stage with
+    # a smaller student: each split's width-0.5 fine-tuned teacher distilled into a width-0.25 ResNet-18 from random weights
+    # on the unlabeled images (2 epochs, tau_small 1.0: cpu_long_label_seeds' students' schedule), no self-distilled one.
+    # The question (13_recipe): does the wide teacher's student beat what the width-0.25 network reaches on its own, its
+    # fine-tuned rows and its self-distilled student of cpu_long_label_seeds on the same twenty splits, paired? Run by the
+    # same command once the rows are done (every finished stage reused); nothing else is added
+    "cpu_wide_label_seeds": dict(LONG_ONE_CYCLE, cfg=dict(LONG_ONE_CYCLE["cfg"], seed=3, width=0.5, self_distill=False, student_depth=18,
+                                                          student_width=0.25),
+                                 fractions=(0.002,), seeds=tuple(range(20)), distill_at=(0.002,), rows=("supervised", "linear", "finetune"),
                                  choices_from="cpu_long_label_seeds"),
     "smoke": dict(n_train=1000, fractions=(0.01, 0.1, 1.0), seeds=(0, 1), select_at=(0.1,), distill_at=(0.1,),
                   cfg=dict(BASE, image_size=8, width=0.125, pretrain_epochs=1, pretrain_bs=64, distill_epochs=1, distill_bs=64,
