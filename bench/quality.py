@@ -494,7 +494,8 @@ class Bench:
     def encoder_all_labels(self):
         "kNN and linear evaluation of the pretrained encoder with every non-validation label"
         cache = self.out / "encoder_all_labels.json"
-        if cache.exists(): self.res["encoder_all_labels"] = json.loads(cache.read_text()); return
+        if cache.exists():   # finished by an earlier process: reused, and still a phase this run has done
+            self.res["encoder_all_labels"] = json.loads(cache.read_text()); self.phase_done("encoder_all_labels"); return
         sp = make_splits(self.base, self.data)
         train = torch.ones(len(self.data.train_y), dtype=torch.bool); train[sp.valid] = False
         train = torch.nonzero(train).flatten()

@@ -278,3 +278,17 @@ def test_a_pretraining_is_carried_to_another_machine_and_put_back_only_where_it_
     (run/'pretrain.pth').write_bytes(b'final'); (run/'metrics.json').write_text('{"pretrain": {}}')
     dst = quality.carry_pretraining('cpu_wide_label_seeds', log=lambda *a: None)
     assert sorted(str(p.relative_to(dst)) for p in dst.rglob('*') if p.is_file()) == ['config.json', 'metrics.json', 'pretrain.pth', 'splits/valid.txt']
+
+
+def test_a_reused_encoder_check_is_a_phase_done(tmp_path, monkeypatch):
+    """A resumed run reuses the encoder check an earlier process wrote (`encoder_all_labels.json` in the run folder); the
+    JSON's `phases_done` still lists it, as it lists a reused pretraining (a resumed run once dropped it)."""
+    monkeypatch.setattr(quality, 'RESULTS', tmp_path)
+    b = quality.Bench('smoke', 'cpu', str(tmp_path/'runs'), False, rejudge=True)
+    b.res, b.wall_before, b.t0, b.log = dict(notes=[], phases_done=['pretrain']), 0.0, quality.time.time(), lambda *a: None
+    b.jf, b.out = tmp_path/'quality_smoke.json', tmp_path/'run'
+    b.out.mkdir()
+    (b.out/'encoder_all_labels.json').write_text(json.dumps(dict(n_labeled=5, knn_test=0.5, linear_test=0.6)))
+    b.encoder_all_labels()
+    saved = json.loads(b.jf.read_text())
+    assert saved['phases_done'] == ['pretrain', 'encoder_all_labels'] and saved['encoder_all_labels']['linear_test'] == 0.6
