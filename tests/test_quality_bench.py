@@ -292,3 +292,18 @@ def test_a_reused_encoder_check_is_a_phase_done(tmp_path, monkeypatch):
     b.encoder_all_labels()
     saved = json.loads(b.jf.read_text())
     assert saved['phases_done'] == ['pretrain', 'encoder_all_labels'] and saved['encoder_all_labels']['linear_test'] == 0.6
+
+
+def test_a_preset_reusing_another_pretraining_takes_it_from_the_carry(tmp_path, monkeypatch):
+    """On a machine without `cpu_wide_label_seeds`' run folder, `cpu_wide_label_seeds2` (`pretrain_from` it) finds that
+    pretraining carried in git, puts it back and hard-links it in: the weights it fine-tunes from are the carried ones."""
+    monkeypatch.setattr(quality, 'ROOT', tmp_path); monkeypatch.setattr(quality, 'CARRY', tmp_path/'bench'/'carry')
+    carried = tmp_path/'bench'/'carry'/'cpu_wide_label_seeds'/'pretrain'
+    carried.mkdir(parents=True)
+    (carried/'pretrain.pth').write_bytes(b'final'); (carried/'metrics.json').write_text('{"pretrain": {"wall_s": 9767.0}}')
+    b = quality.Bench('cpu_wide_label_seeds2', 'cpu', str(tmp_path/'runs'/'mine'), False, rejudge=True)
+    b.res, b.log = {}, lambda *a: None
+    b.reuse_pretraining()
+    assert (b.out/'pretrain'/'pretrain.pth').read_bytes() == b'final' and b.res['pretrain_from'] == 'cpu_wide_label_seeds'
+    assert (tmp_path/'runs'/'bench_quality_cpu_wide_label_seeds'/'pretrain'/'pretrain.pth').exists()   # put back where it belongs
+    assert json.loads((b.out/'pretrain'/'metrics.json').read_text())['pretrain']['wall_s'] == 9767.0
