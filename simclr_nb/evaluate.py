@@ -308,9 +308,9 @@ class Verdict:
         """One-sided p-value of "a > b + margin" from Student's t with `df` degrees of freedom (the paired or one-sample
         t-test; Welch's where unpaired): stricter than the 2-SE rule when there are few values. nan without a spread."""
         from scipy import stats
-        if math.isnan(self.se) or math.isnan(self.df): return float('nan')
         excess = self.difference - self.margin
-        if self.se == 0: return 0. if excess > 0 else 1. if excess < 0 else float('nan')
+        if math.isnan(self.se): return float('nan')
+        if self.se == 0: return 0. if excess > 0 else 1. if excess < 0 else float('nan')   # no spread on either side: certain
         return float(stats.t.sf(excess / self.se, self.df))
     def to_dict(self) -> dict:
         return dict(outcome=self.outcome, difference=self.difference, se=None if math.isnan(self.se) else self.se,
