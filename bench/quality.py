@@ -397,6 +397,28 @@ def put_back_carried(preset, out=None, log=print) -> bool:
     return True
 
 
+def stage_seconds(out) -> dict:
+    """Training seconds by label fraction and kind of stage in a bench run folder, `{fraction tag: {"<folder kind>/<stage>":
+    dict(n=stages, wall_s=total)}}` (e.g. "final/finetune", "supervised/supervised" for a grid, "distill_final/distill_small",
+    "reference"), read from every run folder's metrics.json and each fraction's reference.json. A stage shared from another
+    folder (`shared_from`) is counted once, where it trained; the pretraining is the JSON's `pretrain.wall_s`. Where the
+    time goes, for a preset that must fit a budget."""
+    table = {}
+    def add(frac, what, wall_s):
+        e = table.setdefault(frac, {}).setdefault(what, dict(n=0, wall_s=0.0))
+        e["n"] += 1; e["wall_s"] = round(e["wall_s"] + wall_s, 1)
+    for mj in sorted(Path(out).glob("*/*/metrics.json")):
+        frac, kind = mj.parent.parent.name, mj.parent.name.split("__")[0]
+        for key, m in json.loads(mj.read_text()).items():
+            if key == "pretrain" or not isinstance(m, dict) or "shared_from" in m or m.get("wall_s") is None: continue
+            parts = key.rsplit("_", 2)   # stage_key: "<method>_<fraction tag>_seed<k>"
+            add(frac, f"{kind}/{parts[0] if len(parts) == 3 and parts[2].startswith('seed') else key}", m["wall_s"])
+    for rj in sorted(Path(out).glob("*/reference.json")):
+        for m in json.loads(rj.read_text()).values():
+            if m.get("wall_s") is not None: add(rj.parent.name, "reference", m["wall_s"])
+    return table
+
+
 class Bench:
     def __init__(self, preset_name, device, out, force, rejudge=False, jobs=1):
         self.name, self.p, self.device, self.jobs = preset_name, PRESETS[preset_name], device, jobs
@@ -439,6 +461,7 @@ class Bench:
 
     def save(self):
         if self.timing: self.res["wall_s"] = round(self.wall_before + time.time() - self.t0, 1)   # over every resume of an unfinished run
+        if self.out.exists() and (t := stage_seconds(self.out)): self.res["stage_wall_s"] = t   # kept where the run folder is gone
         atomic_write(self.jf, json.dumps(self.res, indent=2) + "\n")   # the package's one atomic writer: a resumable run never reads half a file
 
     def phase_done(self, name):
@@ -817,6 +840,10 @@ class Bench:
             p = self.res["pretrain"]
             resumed = f" (resumed at epoch {p['resumed_at_epoch']}; {p['wall_s_counts']})" if "resumed_at_epoch" in p else ""
             md += [f"Pretraining: {p['epochs']} epochs, {p['wall_s']:.0f} s{resumed}, kNN on validation {100 * p['knn_at_init']:.1f}% -> {100 * p['knn_accuracy']:.1f}%."]
+        if self.res.get("stage_wall_s"):
+            md += ["", "Training time by stage (s, summed over its stages; from the run folders' metrics; `<folder kind>/<stage>` (count)): " + "; ".join(
+                f"{tag}: " + ", ".join(f"{k} {v['wall_s']:.0f} ({v['n']})" for k, v in sorted(t.items(), key=lambda kv: -kv[1]["wall_s"]))
+                for tag, t in self.res["stage_wall_s"].items()) + "."]
         md += ["", "Claims (verdict: holds only beyond 2 standard errors, paired over seeds):", ""]
         md += [f"- {c['name']}, {fraction_text(c['fraction'])}: {c['text']}" for c in self.res["claims"]]
         md += ["", "Targets:", ""]

@@ -307,3 +307,20 @@ def test_a_preset_reusing_another_pretraining_takes_it_from_the_carry(tmp_path, 
     assert (b.out/'pretrain'/'pretrain.pth').read_bytes() == b'final' and b.res['pretrain_from'] == 'cpu_wide_label_seeds'
     assert (tmp_path/'runs'/'bench_quality_cpu_wide_label_seeds'/'pretrain'/'pretrain.pth').exists()   # put back where it belongs
     assert json.loads((b.out/'pretrain'/'metrics.json').read_text())['pretrain']['wall_s'] == 9767.0
+
+
+def test_stage_seconds_counts_each_trained_stage_once(tmp_path):
+    "The time table sums each stage where it trained: a shared copy (`shared_from`) and the pretraining are not counted again"
+    def metrics(folder, entries):
+        (tmp_path/folder).mkdir(parents=True); (tmp_path/folder/'metrics.json').write_text(json.dumps(entries))
+    metrics('0.2pct/final__lr-0.1', {'pretrain': dict(wall_s=900.0), 'finetune_0.2pct_seed0': dict(wall_s=10.0),
+                                      'finetune_0.2pct_seed1': dict(wall_s=12.5), 'supervised_0.2pct_seed0': dict(wall_s=4.0)})
+    metrics('0.2pct/distill_final__lr-0.1', {'pretrain': dict(wall_s=900.0, shared_from='x'),
+                                             'finetune_0.2pct_seed0': dict(wall_s=10.0, shared_from='x'),
+                                             'distill_small_0.2pct_seed0': dict(wall_s=200.0), 'distill_small_0.2pct_seed1': dict(wall_s=210.0)})
+    metrics('1pct/supervised__lr-0.01', {'supervised_1pct_seed0': dict(wall_s=7.0), 'note': 'no timing here'})
+    (tmp_path/'0.2pct'/'reference.json').write_text(json.dumps({'0': dict(wall_s=3.0), '1': dict(wall_s=5.0)}))
+    assert quality.stage_seconds(tmp_path) == {
+        '0.2pct': {'final/finetune': dict(n=2, wall_s=22.5), 'final/supervised': dict(n=1, wall_s=4.0),
+                   'distill_final/distill_small': dict(n=2, wall_s=410.0), 'reference': dict(n=2, wall_s=8.0)},
+        '1pct': {'supervised/supervised': dict(n=1, wall_s=7.0)}}
