@@ -50,11 +50,12 @@ def cpu_flags():
 
 
 def git_state():
-    "(short commit, whether tracked files have uncommitted changes)"
+    """(short commit, whether tracked files have uncommitted changes). The benchmarks' own result files (`bench/results/`)
+    do not count: a resumed run rewrites its JSON, which says nothing about the code that trained"""
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                                    cwd=ROOT).stdout.strip())
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results"],
+                                    capture_output=True, text=True, cwd=ROOT).stdout.strip())
     except OSError: commit, dirty = None, None
     return commit, dirty
 

@@ -15,3 +15,18 @@ def test_empty_inductor_cache_is_new_and_empty_and_restored(monkeypatch):
         with machine.empty_inductor_cache(): raise RuntimeError('a failed compile')
     except RuntimeError: pass
     assert 'TORCHINDUCTOR_CACHE_DIR' not in os.environ   # unset before: unset after, even when the block fails
+
+def test_git_state_counts_code_not_benchmark_results(tmp_path, monkeypatch):
+    "A rewritten bench/results/ file (a resumed run's JSON) is not an uncommitted change; an edited script is"
+    import subprocess
+    def git(*a): subprocess.run(['git', *a], cwd=tmp_path, check=True, capture_output=True)
+    (tmp_path/'bench'/'results').mkdir(parents=True)
+    (tmp_path/'bench'/'quality.py').write_text('x = 1\n'); (tmp_path/'bench'/'results'/'quality_cpu.json').write_text('{}\n')
+    git('init', '-q'); git('add', '.'); git('-c', 'user.email=t@t', '-c', 'user.name=t', 'commit', '-qm', 'first')
+    monkeypatch.setattr(machine, 'ROOT', tmp_path)
+    commit, dirty = machine.git_state()
+    assert len(commit) >= 7 and dirty is False
+    (tmp_path/'bench'/'results'/'quality_cpu.json').write_text('{"wall_s": 1}\n')
+    assert machine.git_state() == (commit, False)
+    (tmp_path/'bench'/'quality.py').write_text('x = 2\n')
+    assert machine.git_state() == (commit, True)
