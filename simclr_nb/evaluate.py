@@ -315,7 +315,7 @@ class Verdict:
     def to_dict(self) -> dict:
         return dict(outcome=self.outcome, difference=self.difference, se=None if math.isnan(self.se) else self.se,
                     margin=self.margin, paired=self.paired, n=self.n, unit=self.unit, text=str(self),
-                    p=None if math.isnan(self.p) else self.p, **({} if self.n_b is None else dict(n_b=self.n_b)))
+                    p=None if math.isnan(p := self.p) else p, **({} if self.n_b is None else dict(n_b=self.n_b)))
 
 # %% ../nbs/05_evaluate.ipynb #1efa0350
 def verdict(a, b=0., margin:float=0., k:float=2., paired:bool|None=None, unit:str='seed') -> Verdict:
