@@ -7,6 +7,7 @@ Procedure (one pretraining serves every seed and every row: the seeds vary the l
 2. The pretrained encoder on all labels: weighted kNN and linear evaluation (train = every non-validation image).
 3. Selection on validation (seed 0 only): at each fraction in `select_at`, a small grid of fine-tuning settings
    (augmentation x learning rate) and of supervised-baseline settings (learning rate), judged by validation accuracy.
+   A grid may differ per fraction (`at_fraction`: a dict keyed by fraction).
    A fraction without its own grid takes the choice of the nearest selected fraction (said in the JSON).
 4. The rows, over `seeds` with the chosen settings: supervised (tuned), the plain-PyTorch reference
    (`bench/reference_supervised.py`, AdamW one-cycle translate+flip, fixed settings), linear eval, fine-tuned from head
@@ -21,6 +22,9 @@ run again. The JSON (bench/results/quality_<preset>.json) is rewritten after eve
 Presets:
   cpu    the 2-core CPU preset (target: under 2 hours): ResNet-18 width 1/4, 28 px, 16 pretraining epochs, fractions
          0.2% 1% 10% 100%, 3 seeds, distillation at 0.2%, 1% and 10%, bf16 where the CPU runs it natively.
+  cpu_trimmed  the cpu preset less the grid entries its two full runs never chose on validation (fine-tuning rate 0.1 only,
+         no supervised rate 1e-3, each fraction's student initialisation fixed at both runs' choice) and with the smaller
+         student at 10% only: the same pretraining, rows and seeds, to fit 2 hours on a 2-core CPU without AMX.
   cpu_long  the cpu preset's linear-eval and fine-tuned rows at 0.2% and 1% after 32 pretraining epochs instead of 16:
          does a better representation close the fine-tuning targets? Its settings and supervised rows are those of the
          finished cpu run (quality_cpu.json: the same seeds and label splits); each row is judged against that run's.
@@ -309,6 +313,17 @@ PRESETS = {
                 sup_grid=dict(supervised_lr=(1e-3, 3e-3, 1e-2)),
                 distill_grid=dict(distill_init=("random", "pretrained"))),
 }
+# the cpu preset less what its two full runs (quality_cpu.json, quality_cpu_run2.json) never chose on validation, to fit
+# 2 hours on a 2-core CPU without AMX (the second run, alone: 2.6 hours): the fine-tuning base rate 0.1 only (chosen in all
+# six grids of the two runs; 0.02 0.05-1.9 points below it, 0.3 at chance or 6-26 below), the schedule still chosen per
+# fraction; no supervised rate 1e-3 (the lowest in five of six grids); the self-distilled student's initialisation both runs
+# chose at each fraction (random at 0.2%, the pretrained encoder at 1% and 10%: a grid of one, its validation accuracy kept);
+# the smaller student at 10% only, where its target reads it. The same pretraining settings as cpu
+PRESETS["cpu_trimmed"] = dict(PRESETS["cpu"], ft_grid=dict(ft_augment=("flip",), finetune_base_lr=(0.1,), ft_schedule=("cosine", "one_cycle")),
+                              sup_grid=dict(supervised_lr=(3e-3, 1e-2, 3e-2)),
+                              distill_grid={0.002: dict(distill_init=("random",)), 0.01: dict(distill_init=("pretrained",)),
+                                            0.1: dict(distill_init=("pretrained",))},
+                              small_at=(0.1,))
 ROWS = {"supervised": "supervised from scratch (tuned)", "reference": "plain PyTorch reference (AdamW one-cycle)",
         "linear": "linear eval (frozen pretrained encoder)", "finetune": "fine-tuned from head layer 1",
         "finetune_l0": "fine-tuned from head layer 0", "finetune_l2": "fine-tuned from head layer 2", "distill_self": "self-distilled student (same size)",
@@ -332,6 +347,15 @@ def parse_overrides(items) -> dict:
         if d is not None and type(val) is not type(d): sys.exit(f"--probe: {k}={v!r} is not of type {type(d).__name__} (the default is {d!r})")
         out[k] = val
     return out
+
+
+def at_fraction(spec, f):
+    """A preset's value at label fraction f: `spec[f]` where `spec` maps fractions to values (e.g. `distill_grid`, a grid
+    per fraction where earlier runs' choices differ between fractions), else `spec` itself, the same at every fraction."""
+    if isinstance(spec, dict) and spec and all(isinstance(k, float) for k in spec):
+        if f not in spec: sys.exit(f"no setting for {fraction_text(f)} in a per-fraction preset value (it has {', '.join(map(fraction_text, spec))})")
+        return spec[f]
+    return spec
 
 
 def grid(g):
@@ -426,7 +450,7 @@ class Bench:
         self.t0, self.timing = time.time(), True
         self.base = PipelineConfig(**self.p["cfg"], label_fractions=(0.1,), seeds=(0,)).validate()
         if (self.p["distill_at"] and not self.p.get("choices_from") and self.base.self_distill and self.base.student_depth is not None
-                and any(not d for d in grid(self.p.get("distill_grid", {})))):   # `distill` names each student's folder by its setting
+                and any(not d for f in self.p["distill_at"] for d in grid(at_fraction(self.p.get("distill_grid", {}), f)))):   # `distill` names each student's folder by its setting
             sys.exit(f"preset {preset_name}: every distill_grid setting must name the self-distilled student's choice (e.g. distill_init): "
                      "an empty one gives it the smaller student's run folder")
         self.jf = result_path(preset_name)
@@ -525,6 +549,13 @@ class Bench:
             self.wall_before = p["earlier_processes_s"]
             self.res["notes"].append(f"pretraining resumed at epoch {p['resumed_at_epoch']} before this run's first JSON: wall_s counts "
                                      f"the {p['earlier_processes_s']:.0f} s of pretraining epochs the earlier processes trained")
+        elif not self.wall_before and r.status.get("pretrain") == "reused" and not self.p.get("pretrain_from") and p.get("wall_s"):
+            # finished before this run's first JSON (by an earlier process, or another run folder's of the same settings shared
+            # in): the run's time includes it, as measured where it trained (`pretrain_from` presets count only their own stages)
+            self.wall_before = p["wall_s"]
+            where = f" in {_shown(Path(p['shared_from']))}" if p.get("shared_from") else ""
+            self.res["notes"].append(f"the pretraining was finished{where} before this run's first JSON: wall_s counts its {p['wall_s']:.0f} s, "
+                                     "as measured where it trained")
         self.phase_done("pretrain")
 
     def encoder_all_labels(self):
@@ -554,7 +585,7 @@ class Bench:
         sel = self.res["selection"].setdefault(fraction_tag(f), {})
         for kind, g, stage in (("finetune", self.p["ft_grid"], "finetune"), ("supervised", self.p["sup_grid"], "supervised")):
             rows = []
-            for setting in grid(g):
+            for setting in grid(at_fraction(g, f)):
                 r, diverged = self.try_run(self.cfg(f, (0,), **setting), self.folder(f, kind, setting), (stage,))
                 if diverged: rows.append(dict(setting=setting, valid_accuracy=None, diverged=diverged)); continue
                 m = r.metrics[stage_key(stage, f, 0)]
@@ -691,17 +722,18 @@ class Bench:
             if self.p.get("choices_from"): best = self.res["selection"][tag]["distill_self"]["chosen"]   # `borrow_selection`
             else:
                 rows = []
-                for dset in grid(self.p["distill_grid"]):
+                for dset in grid(at_fraction(self.p["distill_grid"], f)):
                     folder = self.folder(f, "distill", {**setting, **dset})
                     r = self.run(self.cfg(f, (0,), **setting, **dset, student_depth=None), folder, ("distill",), [(main, [stage_key("finetune", f, 0)])])
                     rows.append(dict(setting=dset, valid_accuracy=r.metrics[stage_key("distill_self", f, 0)]["valid_accuracy"], folder=_shown(folder)))
                 pick = max(rows, key=lambda r: r["valid_accuracy"])
-                self.res["selection"].setdefault(tag, {})["distill_self"] = dict(grid=rows, chosen=pick["setting"], chosen_on="validation accuracy, seed 0")
+                how = "validation accuracy, seed 0" if len(rows) > 1 else "the preset's one setting at this fraction (earlier runs' validation choice)"
+                self.res["selection"].setdefault(tag, {})["distill_self"] = dict(grid=rows, chosen=pick["setting"], chosen_on=how)
                 best = pick["setting"]; share.append((ROOT / pick["folder"], [stage_key("distill_self", f, 0)]))
             r = self.run(self.cfg(f, seeds, **setting, **best, student_depth=None), self.folder(f, "distill_final", {**setting, **best}), ("distill",), share)
             self.res["accuracy_percent"].setdefault("distill_self", {})[tag] = self._spread(seed_values(cfg, r.metrics, "distill_self", f))
             self.save()
-        if self.base.student_depth is not None:
+        if self.base.student_depth is not None and f in self.p.get("small_at", self.p["distill_at"]):
             r = self.run(self.cfg(f, seeds, **setting, self_distill=False), self.folder(f, "distill_final", setting), ("distill",), [teachers])
             self.res["accuracy_percent"].setdefault("distill_small", {})[tag] = self._spread(seed_values(cfg, r.metrics, "distill_small", f))
             self.save()

@@ -228,8 +228,9 @@ def test_a_supervised_row_trained_again_is_not_named_by_a_pretraining(bench, mon
 
 def test_a_pretraining_resumed_before_the_first_json_keeps_the_earlier_processes_time(tmp_path, monkeypatch):
     """A run stopped during its pretraining has no JSON yet: the process that resumes it starts the run's wall_s from the
-    pretraining epochs the earlier processes trained (kept by its checkpoints), not from zero; a pretraining finished
-    elsewhere and reused (another preset's, `pretrain_from`) adds nothing."""
+    pretraining epochs the earlier processes trained (kept by its checkpoints), not from zero; one found finished (by an
+    earlier process, or shared in from a run of the same settings) counts its whole time; another preset's reused by
+    `pretrain_from` adds nothing (such a run counts only its own stages)."""
     from types import SimpleNamespace
     monkeypatch.setattr(quality, 'RESULTS', tmp_path)
     b = quality.Bench('smoke', 'cpu', str(tmp_path/'runs'), False, rejudge=True)
@@ -237,12 +238,15 @@ def test_a_pretraining_resumed_before_the_first_json_keeps_the_earlier_processes
     b.jf = tmp_path/'quality_smoke.json'
     metrics = dict(epochs=1, knn_at_init=0.1, knn_accuracy=0.5, knn_on='valid', final_loss=1.0, wall_s=1300.0, precision='fp32',
                    parameters=10, knn_per_epoch=[0.5], resumed_at_epoch=20, earlier_processes_s=1000.0, wall_s_this_process=300.0)
-    for status, want in (('trained', 1000.0), ('reused', 0.0)):
+    monkeypatch.setattr(quality.Bench, 'reuse_pretraining', lambda self: None)   # `pretrain_from`'s sharing: tested on its own below
+    for status, pretrain_from, want in (('trained', None, 1000.0), ('reused', None, 1300.0), ('reused', 'cpu', 0.0)):
         monkeypatch.setattr(quality, 'run_pipeline', lambda *a, **k: SimpleNamespace(metrics=dict(pretrain=metrics), status=dict(pretrain=status)))
-        b.wall_before, b.res['notes'] = 0.0, []
+        b.wall_before, b.res['notes'], b.p = 0.0, [], dict(b.p, pretrain_from=pretrain_from)
         b.pretrain()
         assert b.wall_before == want and want <= json.loads(b.jf.read_text())['wall_s'] < want + 10, (status, b.wall_before)
-        assert b.res['pretrain']['resumed_at_epoch'] == 20 and bool(b.res['notes']) == (status == 'trained')
+        assert b.res['pretrain']['resumed_at_epoch'] == 20 and bool(b.res['notes']) == bool(want), b.res['notes']
+    # a resumed run (its JSON's wall_s already counts the pretraining) adds nothing more
+    b.wall_before = 500.0; b.pretrain(); assert b.wall_before == 500.0
 
 
 def test_a_pretraining_is_carried_to_another_machine_and_put_back_only_where_it_is_ahead(tmp_path, monkeypatch):
@@ -324,3 +328,30 @@ def test_stage_seconds_counts_each_trained_stage_once(tmp_path):
         '0.2pct': {'final/finetune': dict(n=2, wall_s=22.5), 'final/supervised': dict(n=1, wall_s=4.0),
                    'distill_final/distill_small': dict(n=2, wall_s=410.0), 'reference': dict(n=2, wall_s=8.0)},
         '1pct': {'supervised/supervised': dict(n=1, wall_s=7.0)}}
+
+
+def test_a_grid_may_differ_per_fraction_and_the_smaller_student_run_only_where_asked(tmp_path, monkeypatch):
+    """`cpu_trimmed`: the self-distilled student's initialisation fixed per fraction (a grid of one, recorded as the preset's
+    setting, not as a choice on validation) and the smaller student at 10% only; a fraction the per-fraction value lacks is
+    refused by name, and a value that is not keyed by fraction is the same everywhere."""
+    from types import SimpleNamespace
+    assert quality.at_fraction({0.002: 'a', 0.1: 'b'}, 0.1) == 'b' and quality.at_fraction(dict(x=(1, 2)), 0.1) == dict(x=(1, 2))
+    with pytest.raises(SystemExit, match='no setting for 1%'): quality.at_fraction({0.002: 'a'}, 0.01)
+    monkeypatch.setattr(quality, 'RESULTS', tmp_path)
+    b = quality.Bench('cpu_trimmed', 'cpu', str(tmp_path/'runs'), False, rejudge=True)
+    b.res, b.timing, b.log = dict(selection={}, accuracy_percent={}, phases_done=[]), False, lambda *a: None
+    ran = []
+    def run(cfg, folder, stages, share_from=()):
+        ran.append((cfg.label_fractions[0], folder.name, cfg.seeds, cfg.self_distill, cfg.distill_init))
+        key = 'distill_self' if cfg.self_distill else 'distill_small'
+        return SimpleNamespace(metrics={quality.stage_key(key, cfg.label_fractions[0], s): dict(valid_accuracy=0.8, accuracy=0.7 + s / 100)
+                                        for s in cfg.seeds})
+    b.run = run
+    for f in (0.002, 0.1): b.distill(f, b.folder(f, 'final', {}), {})
+    grid_runs = [r for r in ran if r[2] == (0,)]
+    assert [(f, init) for f, _, _, _, init in grid_runs] == [(0.002, 'random'), (0.1, 'pretrained')]   # one grid entry each
+    assert b.res['selection']['0.2pct']['distill_self']['chosen_on'].startswith("the preset's one setting")
+    assert [f for f, *_ , sd, _ in ran if not sd] == [0.1]          # the smaller student at 10% only
+    assert set(b.res['accuracy_percent']['distill_small']) == {'10pct'} and set(b.res['accuracy_percent']['distill_self']) == {'0.2pct', '10pct'}
+    # the cpu preset itself still has both initialisations at every fraction, and both students everywhere
+    assert quality.at_fraction(quality.PRESETS['cpu']['distill_grid'], 0.002) == dict(distill_init=('random', 'pretrained'))
