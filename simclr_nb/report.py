@@ -56,10 +56,10 @@ def results_table(cfg:PipelineConfig, summary:dict, which:str='test'):
                          for col, t in tags.items()})
 
 # %% ../nbs/09a_report.ipynb #ae3ff71b
-def common_seed_verdict(a:dict, b:dict, margin:float=0.):
-    "`verdict` of `a` against `b + margin` over the seeds both have (paired when >= 2), or None when they share none."
+def common_seed_verdict(a:dict, b:dict, margin:float=0., unit:str='seed'):
+    "`verdict` of `a` against `b + margin` over the seeds (`unit`) both have (paired when >= 2), or None when they share none."
     common = sorted(set(a) & set(b))
-    return verdict({s: a[s] for s in common}, {s: b[s] for s in common}, margin=margin) if common else None
+    return verdict({s: a[s] for s in common}, {s: b[s] for s in common}, margin=margin, unit=unit) if common else None
 
 def claims(cfg:PipelineConfig, metrics:dict) -> list:
     "The paper's claims this run can check, each judged by `verdict` over the seeds (paired: the same label splits)."
