@@ -339,10 +339,11 @@ def test_a_grid_may_differ_per_fraction_and_the_smaller_student_run_only_where_a
     with pytest.raises(SystemExit, match='no setting for 1%'): quality.at_fraction({0.002: 'a'}, 0.01)
     monkeypatch.setattr(quality, 'RESULTS', tmp_path)
     b = quality.Bench('cpu_trimmed', 'cpu', str(tmp_path/'runs'), False, rejudge=True)
-    b.res, b.timing, b.log = dict(selection={}, accuracy_percent={}, phases_done=[]), False, lambda *a: None
-    ran = []
+    b.res, b.timing, b.log = dict(selection={}, accuracy_percent={}, phases_done=[], notes=[]), False, lambda *a: None
+    ran, epochs = [], {}
     def run(cfg, folder, stages, share_from=()):
         ran.append((cfg.label_fractions[0], folder.name, cfg.seeds, cfg.self_distill, cfg.distill_init))
+        epochs[folder.name] = cfg.distill_epochs
         key = 'distill_self' if cfg.self_distill else 'distill_small'
         return SimpleNamespace(metrics={quality.stage_key(key, cfg.label_fractions[0], s): dict(valid_accuracy=0.8, accuracy=0.7 + s / 100)
                                         for s in cfg.seeds})
@@ -352,6 +353,10 @@ def test_a_grid_may_differ_per_fraction_and_the_smaller_student_run_only_where_a
     assert [(f, init) for f, _, _, _, init in grid_runs] == [(0.002, 'random'), (0.1, 'pretrained')]   # one grid entry each
     assert b.res['selection']['0.2pct']['distill_self']['chosen_on'].startswith("the preset's one setting")
     assert [f for f, *_ , sd, _ in ran if not sd] == [0.1]          # the smaller student at 10% only
+    # ... for its own number of epochs (`small_cfg`), in a folder of its own that names them; the self-distilled one keeps the preset's
+    small = [name for _, name, _, sd, _ in ran if not sd]
+    assert small == ['distill_final__distill_epochs-5'] and epochs[small[0]] == 5 and b.base.distill_epochs == 2
+    assert {epochs[name] for _, name, _, sd, _ in ran if sd} == {2} and any('distill_epochs=5' in n for n in b.res['notes'])
     assert set(b.res['accuracy_percent']['distill_small']) == {'10pct'} and set(b.res['accuracy_percent']['distill_self']) == {'0.2pct', '10pct'}
     # the cpu preset itself still has both initialisations at every fraction, and both students everywhere
     assert quality.at_fraction(quality.PRESETS['cpu']['distill_grid'], 0.002) == dict(distill_init=('random', 'pretrained'))
