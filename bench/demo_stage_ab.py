@@ -8,6 +8,11 @@ the change undone by a patch in the `old` arm's process (`CHANGES`):
   fastai's per-tensor optimizer loop.
 - `no_validation`: fastai's validation pass cancelled after every epoch (`pipeline.NoValidation`); old: one pass over
   the test images after the last epoch (`ValidateLast`, the kit before it), on top of the stages' own `_accuracies`.
+- `labeled_cpu_layout`: the labeled stages and distillation train channels-last with glibc keeping freed memory, as
+  pretraining does (`cputune.cpu_training_callbacks`; a model with `channels_last_hazards`, such as the width-1/8
+  student, stays NCHW); old: NCHW and glibc's defaults. The layout changes the rounding of the convolutions' sums, so the
+  accuracies may differ in the last digits (a rounding draw, not a better or worse model: 13_recipe, "The views' memory
+  layout").
 
 Each arm runs in its own process on a copy of a finished run's pretraining, the arms interleaved over `--rounds`; the
 stage wall times come from the pipeline's `metrics.json` (the seconds in fastai's validation passes timed apart per
@@ -37,6 +42,11 @@ from fastai.callback.core import CancelValidException
 def validate_last(self):
     if self.epoch < self.n_epoch - 1: raise CancelValidException
 pipeline.NoValidation.before_validate = validate_last
+''',
+    'labeled_cpu_layout': '''
+from simclr_nb import finetune
+finetune.cpu_training_callbacks = distill.cpu_training_callbacks = lambda *a, **k: []
+distill.resolve_channels_last = lambda *a, **k: False
 ''',
 }
 
@@ -130,6 +140,8 @@ def main(argv=None):
     res['median_fastai_validation_s'] = {m: {k: statistics.median(rd[m]['stages'][k].get('fastai_validation_s', 0.0) for rd in res['rounds'])
                                              for k in keys} for m in ('old', 'new')}
     res['same_accuracy'] = all(rd['old']['stages'][k]['accuracy'] == rd['new']['stages'][k]['accuracy'] for rd in res['rounds'] for k in keys)
+    res['accuracy_new_minus_old'] = {k: [round(100 * (rd['new']['stages'][k]['accuracy'] - rd['old']['stages'][k]['accuracy']), 2) for rd in res['rounds']]
+                                     for k in keys}   # points, per round (the same seed: 0 where a change keeps the arithmetic)
     res['wall_s'] = round(time.time() - t0, 1)
     atomic_write_json(Path(a.out), res)
     print(json.dumps({'ratio_new_to_old': res['ratio_new_to_old'], 'same_accuracy': res['same_accuracy']}))

@@ -14,8 +14,8 @@ import torch.nn as nn
 from fastai.callback.core import Callback
 
 # %% auto #0
-__all__ = ['glibc_keep_freed_memory', 'KeepFreedMemory', 'channels_last_hazards', 'check_channels_last', 'CompileModel',
-           'fold_batchnorm']
+__all__ = ['glibc_keep_freed_memory', 'KeepFreedMemory', 'channels_last_hazards', 'check_channels_last', 'resolve_channels_last',
+           'cpu_training_callbacks', 'CompileModel', 'fold_batchnorm']
 
 # %% ../nbs/90_cpu_tuning.ipynb #677c8c12
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4   # glibc's mallopt parameter numbers (malloc.h)
@@ -65,6 +65,20 @@ def check_channels_last(model:nn.Module, device='cpu'):
     if bad: raise ValueError(f"channels_last=True on the CPU, but {', '.join(bad)} are 1x1 stride-2 convolutions with fewer "
                              "than 16 input channels: oneDNN's backward pass for them writes past its buffer and corrupts memory "
                              "(uxlfoundation/oneDNN#6035). Use channels_last=False, or a wider model (width >= 0.25 for a basic-block ResNet).")
+
+# %% ../nbs/90_cpu_tuning.ipynb #f40fa3f3
+def resolve_channels_last(model:nn.Module, device=None, channels_last:bool|None=None) -> bool:
+    "Whether to train `model` channels-last on `device`: as asked, or (None) on a CPU unless `channels_last_hazards(model)`; an explicit True that would hit oneDNN#6035 raises."
+    if channels_last is None: return torch.device(device or 'cpu').type == 'cpu' and not channels_last_hazards(model)
+    if channels_last: check_channels_last(model, device or 'cpu')
+    return bool(channels_last)
+
+def cpu_training_callbacks(model:nn.Module, device=None, channels_last:bool|None=None, keep_freed_memory:bool|None=None) -> list:
+    "fastai's `ChannelsLast` where `resolve_channels_last` says so, and `KeepFreedMemory` (None: on a CPU): the layout and allocator settings of a labeled or distillation learner."
+    from fastai.callback.channelslast import ChannelsLast
+    on_cpu = torch.device(device or 'cpu').type == 'cpu'
+    if keep_freed_memory is None: keep_freed_memory = on_cpu
+    return ([ChannelsLast()] if resolve_channels_last(model, device, channels_last) else []) + ([KeepFreedMemory()] if keep_freed_memory else [])
 
 # %% ../nbs/90_cpu_tuning.ipynb #15bb2ea5
 class CompileModel(Callback):

@@ -18,6 +18,8 @@ from .augment import AugmentBatch, CropFlip, to_float, resize_to
 from .optim import LARS, scale_lr, WarmupCosine
 from .precision import precision_callbacks, autocast_context
 from .distributed import global_batch_size, shard_dl, is_distributed
+from .cputune import cpu_training_callbacks, resolve_channels_last
+from .checkpoint import RestoringLearner
 
 # %% auto #0
 __all__ = ['distill_loss', 'DistillLoss', 'check_distill_pair', 'DistillCallback', 'distill_learner']
@@ -189,6 +191,8 @@ def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)`, 
                     train_tfm=None,            # augmentation of the uint8 batch, shared by teacher and student; default `CropFlip(size)`
                     precision: str = 'fp32',   # 'fp32', 'bf16', 'fp16' or 'auto' (`simclr_nb.precision`): student and teacher forward passes
                     cache_views: bool | None = None, # `DistillCallback`: the teacher's logits of every view computed once (None: where that pays)
+                    channels_last: bool | None = None, # student and teacher in NHWC; None: each on a CPU unless `channels_last_hazards` (`simclr_nb.cputune`)
+                    keep_freed_memory: bool | None = None, # `KeepFreedMemory` during fit; None: on a CPU
                     cbs=None,                  # more fastai callbacks
                     **kwargs,                  # passed to `Learner`
                    ) -> Learner:
@@ -196,9 +200,12 @@ def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)`, 
     check_distill_pair(student, teacher)
     if lr is None: lr = scale_lr(base_lr, global_batch_size(dls.train), lr_scaling)
     train_tfm = CropFlip(size) if train_tfm is None else train_tfm
-    cbs = [AugmentBatch(train_tfm, valid_size=size),
-           DistillCallback(teacher, tau=tau, alpha=alpha, labeled_dl=labeled_dl, labeled_tfm=train_tfm, scale_by_tau2=scale_by_tau2,
-                           cache_views=cache_views),
-           WarmupCosine(warmup_frac)] + precision_callbacks(precision, getattr(dls, 'device', None)) + list(cbs or [])
-    return Learner(dls, student, loss_func=DistillLoss(tau, scale_by_tau2), opt_func=LARS, lr=lr, wd=wd,
-                   metrics=accuracy, cbs=cbs, **kwargs)
+    device = getattr(dls, 'device', None)
+    if resolve_channels_last(teacher, device, channels_last): teacher.to(memory_format=torch.channels_last)   # its forward passes: another layout, the same logits
+    cbs = ([AugmentBatch(train_tfm, valid_size=size),
+            DistillCallback(teacher, tau=tau, alpha=alpha, labeled_dl=labeled_dl, labeled_tfm=train_tfm, scale_by_tau2=scale_by_tau2,
+                            cache_views=cache_views),
+            WarmupCosine(warmup_frac)] + precision_callbacks(precision, device)
+           + cpu_training_callbacks(student, device, channels_last, keep_freed_memory) + list(cbs or []))
+    return RestoringLearner(dls, student, loss_func=DistillLoss(tau, scale_by_tau2), opt_func=LARS, lr=lr, wd=wd,
+                            metrics=accuracy, cbs=cbs, **kwargs)

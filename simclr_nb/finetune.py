@@ -23,6 +23,8 @@ from .optim import LARS, Adam, scale_lr, PeakScheduler, WarmupCosine
 from .evaluate import extract_features
 from .precision import precision_callbacks
 from .distributed import global_batch_size
+from .cputune import cpu_training_callbacks
+from .checkpoint import RestoringLearner
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'SCHEDULES', 'BN_MODES', 'paper_finetune_epochs', 'LARSExclude', 'FreezeBNStats', 'one_cycle_scheds',
@@ -86,6 +88,8 @@ def finetune_learner(dls,                       # `labeled_dls`: train (x, y) on
                      bn: str = 'train',         # 'train': batch statistics, running averages updated (official); 'frozen': the pretrained statistics kept (`FreezeBNStats`)
                      train_tfm=None,            # training augmentation on the uint8 batch; default `CropFlip(size)` (official crop+flip)
                      precision: str = 'fp32',   # 'fp32', 'bf16', 'fp16' or 'auto' (`simclr_nb.precision`)
+                     channels_last: bool | None = None, # model in NHWC (fastai's `ChannelsLast`); None: on a CPU unless `channels_last_hazards` (`simclr_nb.cputune`)
+                     keep_freed_memory: bool | None = None, # `KeepFreedMemory` during fit; None: on a CPU
                      cbs=None,                  # more fastai callbacks
                      **kwargs,                  # passed to `Learner`
                     ) -> Learner:
@@ -96,12 +100,13 @@ def finetune_learner(dls,                       # `labeled_dls`: train (x, y) on
     if lr is None: lr = scale_lr(base_lr, global_batch_size(dls.train), lr_scaling) if opt == 'lars' else base_lr
     train_tfm = CropFlip(size) if train_tfm is None else train_tfm
     cbs = ([AugmentBatch(train_tfm, valid_size=size)] + ([LARSExclude()] if exclude_classifier and opt == 'lars' else [])
-           + precision_callbacks(precision, getattr(dls, 'device', None)) + list(cbs or []))
+           + precision_callbacks(precision, getattr(dls, 'device', None))
+           + cpu_training_callbacks(model, getattr(dls, 'device', None), channels_last, keep_freed_memory) + list(cbs or []))
     if schedule == 'cosine': cbs.append(WarmupCosine(0.))
     if bn == 'frozen': cbs.append(FreezeBNStats())
     if schedule == 'one_cycle': cbs.append(PeakScheduler(one_cycle_scheds))
-    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=LARS if opt == 'lars' else Adam, lr=lr, wd=wd,
-                   metrics=accuracy, cbs=cbs, **kwargs)
+    return RestoringLearner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=LARS if opt == 'lars' else Adam, lr=lr, wd=wd,
+                            metrics=accuracy, cbs=cbs, **kwargs)
 
 # %% ../nbs/07_finetune.ipynb #d83c29fe
 def supervised_learner(dls,                       # `labeled_dls` for the labeled subset (valid = test split)

@@ -24,7 +24,7 @@ from .optim import LARS, WarmupCosine, scale_lr
 from .evaluate import extract_features, knn_accuracy
 from .precision import precision_callbacks
 from .distributed import gather_cat, gathered_features, global_batch_size
-from .cputune import channels_last_hazards, check_channels_last, KeepFreedMemory, glibc_keep_freed_memory, _glibc
+from .cputune import channels_last_hazards, check_channels_last, resolve_channels_last, KeepFreedMemory, glibc_keep_freed_memory, _glibc
 from .checkpoint import (CheckpointCallback, SkipDoneEpochs, RestoringLearner, StopOnNonFinite, StopBetweenSteps,
                                   resume_callbacks, last_checkpoint, load_training_checkpoint)
 
@@ -250,10 +250,8 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
     bs = global_batch_size(dls.train)  # all processes' batch under a launcher
     if lr is None: lr = scale_lr(base_lr, bs, lr_scaling)
     device = torch.device(getattr(dls, 'device', None) or 'cpu')
-    on_cpu = device.type == 'cpu'
-    if channels_last is None: channels_last = on_cpu and not channels_last_hazards(model)
-    if channels_last: check_channels_last(model, device)
-    if keep_freed_memory is None: keep_freed_memory = on_cpu
+    channels_last = resolve_channels_last(model, device, channels_last)   # the rule every stage shares (`simclr_nb.cputune`)
+    if keep_freed_memory is None: keep_freed_memory = device.type == 'cpu'
     if channels_last: model = model.to(memory_format=torch.channels_last)
     simclr = SimCLRCallback(aug, temperature, valid_seed=valid_seed, channels_last=channels_last)
     all_cbs = [simclr, WarmupCosine(warmup_frac)] + ([KeepFreedMemory()] if keep_freed_memory else []) + precision_callbacks(precision, device)
