@@ -8,11 +8,11 @@ the change undone by a patch in the `old` arm's process (`CHANGES`):
   fastai's per-tensor optimizer loop.
 - `no_validation`: fastai's validation pass cancelled after every epoch (`pipeline.NoValidation`); old: one pass over
   the test images after the last epoch (`ValidateLast`, the kit before it), on top of the stages' own `_accuracies`.
-- `labeled_cpu_layout`: the labeled stages and distillation train channels-last with glibc keeping freed memory, as
-  pretraining does (`cputune.cpu_training_callbacks`; a model with `channels_last_hazards`, such as the width-1/8
-  student, stays NCHW); old: NCHW and glibc's defaults. The layout changes the rounding of the convolutions' sums, so the
-  accuracies may differ in the last digits (a rounding draw, not a better or worse model: 13_recipe, "The views' memory
-  layout").
+- `labeled_cpu_layout`: the labeled stages and distillation with their CPU callbacks at the defaults
+  (`cputune.cpu_training_callbacks`): glibc keeping freed memory, and at commit 3e0bf01 (`labeled_layout_ab_cpu.json`)
+  also channels-last, as pretraining (a model with `channels_last_hazards`, such as the width-1/8 student, stays NCHW);
+  old: neither. Channels-last changes the rounding of the convolutions' sums, and in bf16 it cost accuracy over label
+  splits (`labeled_layout_accuracy.py`), so it is no longer the default; keeping freed memory changes no number.
 
 Each arm runs in its own process on a copy of a finished run's pretraining, the arms interleaved over `--rounds`; the
 stage wall times come from the pipeline's `metrics.json` (the seconds in fastai's validation passes timed apart per

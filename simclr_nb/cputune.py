@@ -73,8 +73,8 @@ def resolve_channels_last(model:nn.Module, device=None, channels_last:bool|None=
     if channels_last: check_channels_last(model, device or 'cpu')
     return bool(channels_last)
 
-def cpu_training_callbacks(model:nn.Module, device=None, channels_last:bool|None=None, keep_freed_memory:bool|None=None) -> list:
-    "fastai's `ChannelsLast` where `resolve_channels_last` says so, and `KeepFreedMemory` (None: on a CPU): the layout and allocator settings of a labeled or distillation learner."
+def cpu_training_callbacks(model:nn.Module, device=None, channels_last:bool|None=False, keep_freed_memory:bool|None=None) -> list:
+    "`KeepFreedMemory` (None: on a CPU), and fastai's `ChannelsLast` where asked (None: where `resolve_channels_last` says so): the CPU settings of a labeled or distillation learner."
     from fastai.callback.channelslast import ChannelsLast
     on_cpu = torch.device(device or 'cpu').type == 'cpu'
     if keep_freed_memory is None: keep_freed_memory = on_cpu

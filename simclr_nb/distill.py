@@ -191,7 +191,7 @@ def distill_learner(dls,                       # `unlabeled_dls`: train `(x,)`, 
                     train_tfm=None,            # augmentation of the uint8 batch, shared by teacher and student; default `CropFlip(size)`
                     precision: str = 'fp32',   # 'fp32', 'bf16', 'fp16' or 'auto' (`simclr_nb.precision`): student and teacher forward passes
                     cache_views: bool | None = None, # `DistillCallback`: the teacher's logits of every view computed once (None: where that pays)
-                    channels_last: bool | None = None, # student and teacher in NHWC; None: each on a CPU unless `channels_last_hazards` (`simclr_nb.cputune`)
+                    channels_last: bool | None = False, # student and teacher in NHWC; None: pretraining's rule for each (`simclr_nb.cputune`); off: it cost accuracy in bf16
                     keep_freed_memory: bool | None = None, # `KeepFreedMemory` during fit; None: on a CPU
                     cbs=None,                  # more fastai callbacks
                     **kwargs,                  # passed to `Learner`

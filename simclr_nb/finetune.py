@@ -88,7 +88,7 @@ def finetune_learner(dls,                       # `labeled_dls`: train (x, y) on
                      bn: str = 'train',         # 'train': batch statistics, running averages updated (official); 'frozen': the pretrained statistics kept (`FreezeBNStats`)
                      train_tfm=None,            # training augmentation on the uint8 batch; default `CropFlip(size)` (official crop+flip)
                      precision: str = 'fp32',   # 'fp32', 'bf16', 'fp16' or 'auto' (`simclr_nb.precision`)
-                     channels_last: bool | None = None, # model in NHWC (fastai's `ChannelsLast`); None: on a CPU unless `channels_last_hazards` (`simclr_nb.cputune`)
+                     channels_last: bool | None = False, # model in NHWC (fastai's `ChannelsLast`); None: pretraining's rule (`simclr_nb.cputune`); off: it cost accuracy in bf16
                      keep_freed_memory: bool | None = None, # `KeepFreedMemory` during fit; None: on a CPU
                      cbs=None,                  # more fastai callbacks
                      **kwargs,                  # passed to `Learner`
