@@ -111,15 +111,20 @@ def markdown(res):
     return "\n".join(L) + "\n"
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+def subset_arguments(ap, seeds=(0, 1, 2)):
+    "The options of the small pretraining + fine-tuning runs on a subset: this study's and `pretrain_layout_accuracy.py`'s."
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(seeds))
     ap.add_argument("--train-images", type=int, default=4000)
     ap.add_argument("--test-images", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--width", type=float, default=0.25)
     ap.add_argument("--fraction", type=float, default=0.1)
     ap.add_argument("--finetune-steps", type=int, default=200)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    subset_arguments(ap)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "precision_accuracy"))
     ap.add_argument("--out", default=None)

@@ -16,7 +16,7 @@ import argparse, json, sys, time
 from pathlib import Path
 
 from machine import machine_info               # bench/machine.py
-from precision_accuracy import subset, config  # the same subset and settings as the precision study
+from precision_accuracy import subset, config, subset_arguments  # the same subset and settings as the precision study
 
 from simclr_nb import pretrain
 from simclr_nb.checkpoint import atomic_write_json
@@ -30,13 +30,7 @@ RULE = pretrain.resolve_channels_last
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
-    ap.add_argument("--train-images", type=int, default=4000)
-    ap.add_argument("--test-images", type=int, default=1000)
-    ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--width", type=float, default=0.25)
-    ap.add_argument("--fraction", type=float, default=0.1)
-    ap.add_argument("--finetune-steps", type=int, default=200)
+    subset_arguments(ap, seeds=range(6))
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "pretrain_layout_accuracy"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pretrain_layout_accuracy_cpu.json"))
