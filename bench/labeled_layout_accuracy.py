@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """Does training the labeled stages channels-last cost accuracy? (issues 12 and 13)
 
-Since commit 3e0bf01 fine-tuning and the supervised baseline train channels-last on a CPU (`cputune.cpu_training_callbacks`),
-1.33-1.39x faster per stage (`bench/demo_stage_ab.py --change labeled_cpu_layout`). The layout changes only the order of
-the convolutions' sums, so each run is another rounding draw of the same training; this study asks whether the draws
-differ systematically. For each label split it trains both stages in both layouts with the pipeline's own learners
-(`pipeline.finetune_stage_learner`, `pipeline.supervised_stage_learner`, what the stages fit, without a run folder) on a
-finished preset's pretraining; the `nchw` arm undoes the change by a patch (as `demo_stage_ab.py`'s old arm does). Each
+Fine-tuning and the supervised baseline trained channels-last on a CPU from commit 3e0bf01 to a497708
+(`cputune.cpu_training_callbacks`), 1.33-1.39x faster per stage (`bench/demo_stage_ab.py --change labeled_cpu_layout`).
+The layout changes only the order of the convolutions' sums, so each run is another rounding draw of the same training;
+this study asks whether the draws differ systematically (they did: NCHW is the default again since a497708). For each
+label split it trains both stages in both layouts with the pipeline's own learners (`pipeline.finetune_stage_learner`,
+`pipeline.supervised_stage_learner`, what the stages fit, without a run folder) on a finished preset's pretraining,
+patching the learners' `cpu_training_callbacks`: the `nhwc` arm asks for pretraining's layout rule
+(`channels_last=None`) with freed memory kept, the `nchw` arm adds neither (the code before 3e0bf01). Each
 stage's NHWC arm is judged against its NCHW arm by `verdict`, paired over the label splits, on validation (where a
 setting is chosen) and on test. A split an arm already has in the JSON is kept: more `--seeds` extend the study.
 
@@ -30,21 +32,21 @@ from simclr_nb.pipeline import (PipelineConfig, NoValidation, finetune_stage_lea
 
 ROOT = Path(__file__).resolve().parent.parent
 ARMS, STAGES = ('nchw', 'nhwc'), ('finetune', 'supervised')
+KIT = finetune.cpu_training_callbacks   # the kit's own, which the arms patch around
 
 
 def train(stage, arm, cfg, data, split, valid, seed, run):
     "One stage, one label split, one layout: the pipeline's learner fitted as its stage fits it; accuracies and seconds."
-    finetune.cpu_training_callbacks = KIT if arm == 'nhwc' else (lambda *a, **k: [])   # the nchw arm: the code before 3e0bf01
+    finetune.cpu_training_callbacks = ((lambda model, device, channels_last=False, keep_freed_memory=None: KIT(model, device, None, keep_freed_memory))
+                                       if arm == 'nhwc' else (lambda *a, **k: []))   # nhwc: the layout rule; nchw: the code before 3e0bf01
     set_seed(seed)
     t = time.perf_counter()
     if stage == 'finetune': learn, epochs, precision = finetune_stage_learner(cfg, data, split, load_pretrained(run))
     else: learn, epochs, precision = supervised_stage_learner(cfg, data, split)
     with learn.no_logging(), learn.no_bar(): learn.fit(epochs, cbs=NoValidation())
     nhwc = any(p.ndim == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in learn.model.parameters())
+    if nhwc != (arm == 'nhwc'): sys.exit(f"arm {arm}: the model trained {'channels-last' if nhwc else 'NCHW'}; the arm measures nothing")
     return dict(_accuracies(learn.model, data, cfg, valid), wall_s=round(time.perf_counter() - t, 1), precision=precision, model_nhwc=nhwc)
-
-
-KIT = finetune.cpu_training_callbacks
 
 
 def main(argv=None):
