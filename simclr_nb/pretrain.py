@@ -24,7 +24,7 @@ from .optim import LARS, WarmupCosine, scale_lr
 from .evaluate import extract_features, knn_accuracy
 from .precision import precision_callbacks
 from .distributed import gather_cat, gathered_features, global_batch_size
-from .cputune import channels_last_hazards, check_channels_last, resolve_channels_last, KeepFreedMemory, glibc_keep_freed_memory, _glibc
+from .cputune import channels_last_hazards, check_channels_last, resolve_channels_last, cpu_training_callbacks, KeepFreedMemory, glibc_keep_freed_memory, _glibc
 from .checkpoint import (CheckpointCallback, SkipDoneEpochs, RestoringLearner, StopOnNonFinite, StopBetweenSteps,
                                   resume_callbacks, last_checkpoint, load_training_checkpoint)
 
@@ -251,10 +251,11 @@ def pretrain_learner(dls, # unlabeled DataLoaders: train yields (x_uint8,), vali
     if lr is None: lr = scale_lr(base_lr, bs, lr_scaling)
     device = torch.device(getattr(dls, 'device', None) or 'cpu')
     channels_last = resolve_channels_last(model, device, channels_last)   # the rule every stage shares (`simclr_nb.cputune`)
-    if keep_freed_memory is None: keep_freed_memory = device.type == 'cpu'
     if channels_last: model = model.to(memory_format=torch.channels_last)
     simclr = SimCLRCallback(aug, temperature, valid_seed=valid_seed, channels_last=channels_last)
-    all_cbs = [simclr, WarmupCosine(warmup_frac)] + ([KeepFreedMemory()] if keep_freed_memory else []) + precision_callbacks(precision, device)
+    # the labeled stages' CPU callbacks for `KeepFreedMemory` (None: on a CPU); the layout is `SimCLRCallback`'s, which converts the views too
+    all_cbs = ([simclr, WarmupCosine(warmup_frac)] + cpu_training_callbacks(model, device, channels_last=False, keep_freed_memory=keep_freed_memory)
+               + precision_callbacks(precision, device))
     if memory is True: memory = MemoryCallback()
     if memory: all_cbs.append(memory)
     if knn is not None: all_cbs.append(knn)
