@@ -15,7 +15,7 @@ setting is chosen) and on test. A split an arm already has in the JSON is kept: 
     .venv/bin/python bench/labeled_layout_accuracy.py --run runs/ab_layout_src --seeds 0 1 2 3 4 5
         # writes bench/results/labeled_layout_accuracy_cpu.json
 """
-import argparse, json, sys, time
+import argparse, json, statistics, sys, time
 from pathlib import Path
 
 import torch
@@ -82,8 +82,7 @@ def main(argv=None):
         get = lambda arm, key: {int(s): arms[arm][s][key] for s in seeds}
         res['verdicts'][stage] = {part: verdict(get('nhwc', key), get('nchw', key), unit='label seed').to_dict()
                                   for part, key in (('validation', 'valid_accuracy'), ('test', 'accuracy'))}
-        ratios = sorted(arms['nchw'][s]['wall_s'] / arms['nhwc'][s]['wall_s'] for s in seeds)
-        res['median_speedup'][stage] = round(ratios[len(ratios) // 2], 3)
+        res['median_speedup'][stage] = round(statistics.median(arms['nchw'][s]['wall_s'] / arms['nhwc'][s]['wall_s'] for s in seeds), 3)
     atomic_write_json(out, res)
     print(json.dumps(dict(verdicts={st: {p: v['text'] for p, v in d.items()} for st, d in res['verdicts'].items()},
                           median_speedup=res['median_speedup']), indent=1))

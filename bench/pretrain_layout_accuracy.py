@@ -12,7 +12,7 @@ hold-out, the fine-tuned accuracy on validation and test; channels-last minus NC
 
     .venv/bin/python bench/pretrain_layout_accuracy.py --seeds 0 1 2 3 4 5   # writes bench/results/pretrain_layout_accuracy_cpu.json
 """
-import argparse, json, sys, time
+import argparse, json, statistics, sys, time
 from pathlib import Path
 
 from machine import machine_info               # bench/machine.py
@@ -54,8 +54,8 @@ def main(argv=None):
             atomic_write_json(out, res)   # nothing finished is lost
     get = lambda arm, key: {int(s): v[key] for s, v in res["runs"][arm].items()}
     res["verdicts"] = {key: verdict(get("nhwc", key), get("nchw", key)).to_dict() for key in ("knn", "valid_accuracy", "accuracy")}
-    ratios = sorted(res["runs"]["nchw"][s]["pretrain_s"] / res["runs"]["nhwc"][s]["pretrain_s"] for s in res["runs"]["nhwc"])
-    res["median_pretrain_speedup"], res["wall_s"] = round(ratios[len(ratios) // 2], 3), round(time.time() - t0, 1)
+    res["median_pretrain_speedup"] = round(statistics.median(res["runs"]["nchw"][s]["pretrain_s"] / res["runs"]["nhwc"][s]["pretrain_s"] for s in res["runs"]["nhwc"]), 3)
+    res["wall_s"] = round(time.time() - t0, 1)
     atomic_write_json(out, res)
     print(json.dumps({k: v["text"] for k, v in res["verdicts"].items()}, indent=1), "pretraining speed-up", res["median_pretrain_speedup"])
 
