@@ -232,12 +232,17 @@ def plot_view_similarity(sim:torch.Tensor, title:str|None=None, ax=None):
 def representation_figures(model:nn.Module, data, out=None, name:str='model', size:int|None=None, device=None, max_points:int=2000) -> dict:
     """A classifier's look at `data`'s test split: the PCA map of its encoder's embeddings coloured by class, and its confusion
     matrix with per-class accuracy. With `out`, saved as `out/{name}_map.png` and `out/{name}_confusion.png` (for reports).
-    Returns `dict(figures=, paths=, confusion=, per_class=)`."""
+    One pass over the test images: the encoder's outputs are caught on the way to the logits (a forward hook; so the model
+    runs unfolded, as a batch-norm-folded copy would not call its encoder as a module). Returns
+    `dict(figures=, paths=, confusion=, per_class=, features=)`."""
     import matplotlib.pyplot as plt
-    enc = getattr(model, 'encoder', model)
-    feats = extract_features(enc, data.test_x, size=size, device=device)
-    pred = extract_features(model, data.test_x, size=size, device=device).argmax(1)
-    cm = confusion_matrix(data.test_y, pred, data.n_classes)
+    enc, caught = getattr(model, 'encoder', None), []
+    hook = enc.register_forward_hook(lambda m, inp, out: caught.append(out.float().cpu())) if enc is not None else None
+    try: logits = extract_features(model, data.test_x, size=size, device=device, fold_bn=False)
+    finally:
+        if hook is not None: hook.remove()
+    feats = torch.cat(caught) if enc is not None else logits
+    cm = confusion_matrix(data.test_y, logits.argmax(1), data.n_classes)
     figs = dict(map=embedding_map(feats, data.test_y, data.classes, max_points=max_points, title=f'{name}: test embeddings (PCA)'),
                 confusion=plot_confusion(cm, data.classes, title=f'{name}: accuracy {100 * cm.diag().sum().item() / cm.sum().item():.1f}%'))
     paths = {}
@@ -246,7 +251,7 @@ def representation_figures(model:nn.Module, data, out=None, name:str='model', si
         out = Path(out); out.mkdir(parents=True, exist_ok=True)
         for k, fig in figs.items():
             paths[k] = out/f'{name}_{k}.png'; fig.savefig(paths[k], dpi=100, bbox_inches='tight'); plt.close(fig)
-    return dict(figures=figs, paths=paths, confusion=cm, per_class=per_class_accuracy(cm))
+    return dict(figures=figs, paths=paths, confusion=cm, per_class=per_class_accuracy(cm), features=feats)
 
 # %% ../nbs/05_evaluate.ipynb #7bbdfce0
 @dataclass

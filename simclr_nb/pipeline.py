@@ -440,7 +440,8 @@ def _summary(res):
 # %% ../nbs/09_pipeline.ipynb #612ae138
 def share_stages(src, dst, keys):
     """Give run folder `dst` the finished stages `keys` of run folder `src` (hard links, or copies), so that they are
-    reused, not retrained: e.g. one pretraining serving runs that differ only in fine-tuning settings."""
+    reused, not retrained: e.g. one pretraining serving runs that differ only in fine-tuning settings. The figures the
+    report drew from a stage (`<key>_*.png`) come with it, so that `dst`'s report does not draw them again."""
     src, dst = Path(src), Path(dst)
     sm = read_json(src/'metrics.json', 'metrics file') if (src/'metrics.json').exists() else {}
     dst.mkdir(parents=True, exist_ok=True)
@@ -453,9 +454,10 @@ def share_stages(src, dst, keys):
             if dm[k].get('wall_s') == sm[k].get('wall_s'): continue
             raise ValueError(f"{dst} was built on another {k!r} than the one now in {src}: its later stages would mix the two. "
                              "Start it over (force=True / --force: the old results are kept in a previous-* folder) or use another folder")
-        (dst/f'{k}.pth').unlink(missing_ok=True)
-        try: os.link(src/f'{k}.pth', dst/f'{k}.pth')
-        except OSError: shutil.copy2(src/f'{k}.pth', dst/f'{k}.pth')
+        for f in [src/f'{k}.pth', *sorted(src.glob(f'{k}_*.png'))]:
+            (dst/f.name).unlink(missing_ok=True)
+            try: os.link(f, dst/f.name)
+            except OSError: shutil.copy2(f, dst/f.name)
         dm[k] = {**sm[k], 'shared_from': str(src)}; changed = True
     if changed: atomic_write_json(dst/'metrics.json', dm)
 
