@@ -24,7 +24,7 @@ from .optim import LARS, WarmupCosine, scale_lr
 from .evaluate import extract_features, knn_accuracy
 from .precision import precision_callbacks
 from .distributed import gather_cat, gathered_features, global_batch_size
-from .cputune import channels_last_hazards, check_channels_last, resolve_channels_last, cpu_training_callbacks, KeepFreedMemory, glibc_keep_freed_memory, _glibc
+from .cputune import channels_last_hazards, check_channels_last, resolve_channels_last, cpu_training_callbacks, KeepFreedMemory
 from .checkpoint import (CheckpointCallback, SkipDoneEpochs, RestoringLearner, StopOnNonFinite, StopBetweenSteps,
                                   resume_callbacks, last_checkpoint, load_training_checkpoint)
 
