@@ -26,7 +26,7 @@ Presets:
   cpu_trimmed  the cpu preset less the grid entries its two full runs never chose on validation (fine-tuning rate 0.1 only,
          no supervised rate 1e-3, each fraction's student initialisation fixed at both runs' choice) and with the smaller
          student at 10% only, distilled for 5 epochs: the same pretraining, rows and seeds; 1.8 hours alone on that EPYC
-         with 2-epoch smaller students, 2.05 with 5 from scratch in one process (quality_cpu_trimmed.json): at the edge.
+         with 2-epoch smaller students, 2.05 and 2.25 with 5 in two runs from scratch in one process (quality_cpu_trimmed.json): over it.
   cpu_long  the cpu preset's linear-eval and fine-tuned rows at 0.2% and 1% after 32 pretraining epochs instead of 16:
          does a better representation close the fine-tuning targets? Its settings and supervised rows are those of the
          finished cpu run (quality_cpu.json: the same seeds and label splits); each row is judged against that run's.

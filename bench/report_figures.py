@@ -41,22 +41,25 @@ def draw(way, model, data, size):
     "Seconds to compute and render both figures (PNG into memory, as the report writes them), and the confusion matrix."
     import io
     t = time.perf_counter()
-    figs, cm = old_figures(model, data, size) if way == 'old' else (lambda r: (r['figures'], r['confusion']))(representation_figures(model, data, size=size))
+    if way == 'old': figs, cm = old_figures(model, data, size)
+    else: r = representation_figures(model, data, size=size); figs, cm = r['figures'], r['confusion']
     for fig in figs.values(): fig.savefig(io.BytesIO(), format='png', dpi=100, bbox_inches='tight'); plt.close(fig)
     return time.perf_counter() - t, cm
 
 
 def count_draws(run):
-    "Figure sets (`<key>_map.png`) in the preset's run folders: all of them were drawn before; after, only the trained ones."
-    before, after, folders = 0, 0, []
+    """Figure sets (`<key>_map.png`) in the preset's run folders: all of them were drawn before; after, only the trained ones.
+    `linked`: the shared sets that are hard links of their source's (a run folder written since `share_stages` links them)."""
+    before, after, linked, folders = 0, 0, 0, []
     for m in sorted(run.rglob('metrics.json')):
         metrics = json.loads(m.read_text())
         keys = sorted(p.name[:-len('_map.png')] for p in m.parent.glob('*_map.png'))
         if not keys: continue
         trained = [k for k in keys if 'shared_from' not in metrics.get(k, {})]
-        before += len(keys); after += len(trained)
-        folders.append(dict(folder=str(m.parent.relative_to(ROOT)), figure_sets=keys, trained_here=trained))
-    return before, after, folders
+        hard_linked = [k for k in keys if k not in trained and (m.parent / f'{k}_map.png').stat().st_nlink > 1]
+        before += len(keys); after += len(trained); linked += len(hard_linked)
+        folders.append(dict(folder=str(m.parent.relative_to(ROOT)), figure_sets=keys, trained_here=trained, linked_from_source=hard_linked))
+    return before, after, linked, folders
 
 
 def main(argv=None):
@@ -78,11 +81,11 @@ def main(argv=None):
             s, cms[way] = draw(way, model, data, cfg['image_size']); times[way].append(round(s, 2))
         same &= bool((cms['old'] == cms['new']).all())
     med = {w: statistics.median(v) for w, v in times.items()}
-    before, after, folders = count_draws(run)
+    before, after, linked, folders = count_draws(run)
     res = dict(what=__doc__.split('\n')[0], command='python bench/report_figures.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
                machine=machine_info(), teacher=str(teachers[0].relative_to(ROOT)), rounds=a.rounds, seconds=times, median_s=med,
                speedup=round(med['old'] / med['new'], 2), same_confusion_matrix=same,
-               preset=a.preset, draws_before=before, draws_after=after,
+               preset=a.preset, draws_before=before, draws_after=after, shared_sets_hard_linked=linked,
                projected_saving_s=round(before * med['old'] - after * med['new']),
                projection="draws_before x median old seconds - draws_after x median new seconds", folders=folders)
     atomic_write_json(a.out, res)
