@@ -43,6 +43,7 @@ def extract_features(model:nn.Module, # any module mapping float images to (N, .
                      size:int|None=None, # resize to `size` x `size` first (the training view size)
                      device=None, # where to run; default: the model's device
                      fold_bn:bool=True, # run a copy with batch norms folded into their convolutions (`cputune.fold_batchnorm`): same outputs, faster
+                     channels_last:bool|None=None, # run in NHWC (a copy; the caller's model keeps its layout); None: on a CPU, where the model runs as a copy anyway
                     ) -> torch.Tensor: # float32 (N, ...) on the CPU
     "Outputs of `model` in eval mode, without gradients, batch by batch, as float32 on the CPU (train/eval mode restored)."
     device = _default_device(model) if device is None else torch.device(device)
@@ -52,7 +53,10 @@ def extract_features(model:nn.Module, # any module mapping float images to (N, .
         net = fold_batchnorm(model) if fold_bn and len(x_uint8) else model
         if not _same_device(_default_device(net), device):   # run where asked; the caller's model stays where it is
             net = (copy.deepcopy(net) if net is model else net).to(device)
-        outs = [net(images_to_float(x_uint8[i:i + bs].to(device), size)).float().cpu()
+        if channels_last is None: channels_last = device.type == 'cpu' and net is not model
+        if channels_last: net = (copy.deepcopy(net) if net is model else net).to(memory_format=torch.channels_last)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        outs = [net(images_to_float(x_uint8[i:i + bs].to(device), size).contiguous(memory_format=fmt)).float().cpu()
                 for i in range(0, len(x_uint8), bs)]
     finally: model.train(was_training)
     if not outs: raise ValueError("extract_features got no images (x_uint8 is empty)")

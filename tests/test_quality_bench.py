@@ -149,6 +149,31 @@ def test_a_diverging_setting_is_recorded_not_the_end_of_the_benchmark(tmp_path, 
     with pytest.raises(SystemExit, match='every finetune setting of the grid diverged'): b.select(0.1)
 
 
+def test_cpu_trimmed_fixes_the_settings_every_earlier_grid_chose_and_still_chooses_where_they_differed(tmp_path, monkeypatch):
+    """`cpu_trimmed` after 8a5d0d5: one fine-tuning schedule and one supervised rate per fraction where every earlier grid chose
+    the same (each trained as seed 0, its validation accuracy kept, recorded as the preset's setting), and a real choice on
+    validation where the runs differed (the supervised rate at 1%)."""
+    from types import SimpleNamespace
+    monkeypatch.setattr(quality, 'RESULTS', tmp_path)
+    b = quality.Bench('cpu_trimmed', 'cpu', str(tmp_path/'runs'), False, rejudge=True)
+    b.res, b.timing, b.log = dict(selection={}, phases_done=[]), False, lambda *a: None
+    trained = []
+    def run(cfg, folder, stages, share_from=()):
+        trained.append((cfg.label_fractions[0], stages[0], cfg.ft_schedule if stages == ('finetune',) else cfg.supervised_lr))
+        valid = 0.8 if stages == ('finetune',) else {1e-2: 0.6, 3e-2: 0.7}[cfg.supervised_lr]
+        return SimpleNamespace(metrics={quality.stage_key(stages[0], cfg.label_fractions[0], s): dict(valid_accuracy=valid, accuracy=0.5)
+                                        for s in cfg.seeds})
+    b.run = run
+    for f in (0.002, 0.01, 0.1): b.select(f)
+    assert trained == [(0.002, 'finetune', 'one_cycle'), (0.002, 'supervised', 1e-2), (0.01, 'finetune', 'cosine'),
+                       (0.01, 'supervised', 1e-2), (0.01, 'supervised', 3e-2), (0.1, 'finetune', 'one_cycle'), (0.1, 'supervised', 1e-2)]
+    sel = b.res['selection']
+    assert sel['0.2pct']['finetune']['chosen_on'].startswith("the preset's one setting") and sel['10pct']['supervised']['grid'][0]['valid_accuracy'] == 0.6
+    assert sel['1pct']['supervised']['chosen'] == {'supervised_lr': 3e-2} and sel['1pct']['supervised']['chosen_on'] == 'validation accuracy, seed 0'
+    # the full cpu preset keeps its whole grids
+    assert len(quality.grid(quality.PRESETS['cpu']['ft_grid'])) == 6 and len(quality.grid(quality.PRESETS['cpu']['sup_grid'])) == 4
+
+
 def test_rows_name_a_resolved_precision_that_differs_and_compare_with_other_runs(bench, monkeypatch):
     """`precision='auto'` in both configs, bf16 there and fp32 here: not 'the same settings'. A preset's `also_against`
     runs are compared row by row like the borrowed one, paired over the seeds; an unfinished one is a note, not a comparison."""
