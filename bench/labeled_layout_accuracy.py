@@ -13,7 +13,10 @@ stage's NHWC arm is judged against its NCHW arm by `verdict`, paired over the la
 setting is chosen) and on test. A split an arm already has in the JSON is kept: more `--seeds` extend the study.
 
     .venv/bin/python bench/labeled_layout_accuracy.py --run runs/ab_layout_src --seeds 0 1 2 3 4 5
-        # writes bench/results/labeled_layout_accuracy_cpu.json
+        # writes bench/results/labeled_layout_accuracy_cpu.json (the run's precision: bf16 where the CPU runs it natively)
+    .venv/bin/python bench/labeled_layout_accuracy.py --run runs/ab_layout_src --precision fp32
+        # the same study in fp32: is the NHWC arm's loss the layout itself or bf16 in that layout?
+        # writes bench/results/labeled_layout_accuracy_fp32_cpu.json
 """
 import argparse, json, statistics, sys, time
 from pathlib import Path
@@ -54,14 +57,16 @@ def main(argv=None):
     ap.add_argument('--run', required=True, help="a run folder with a finished pretraining and the preset's config.json (e.g. a copy of a quality preset's final folder)")
     ap.add_argument('--fraction', type=float, default=0.002)
     ap.add_argument('--seeds', type=int, nargs='+', default=list(range(6)))
-    ap.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'labeled_layout_accuracy_cpu.json'))
+    ap.add_argument('--precision', choices=('fp32', 'bf16'), default=None, help="train both arms in this precision (default: the run's config)")
+    ap.add_argument('--out', default=None, help="default bench/results/labeled_layout_accuracy_cpu.json, or ..._<precision>_cpu.json with --precision")
     a = ap.parse_args(argv)
+    a.out = a.out or str(ROOT / 'bench' / 'results' / f"labeled_layout_accuracy{'_' + a.precision if a.precision else ''}_cpu.json")
     run, out = Path(a.run), Path(a.out)
     if not (run / 'pretrain.pth').exists(): sys.exit(f"{run} has no finished pretraining (pretrain.pth)")
     cfg = PipelineConfig.from_dict({**complete_saved_config(json.loads((run / 'config.json').read_text())),
-                                    'label_fractions': [a.fraction], 'seeds': a.seeds}).validate()
+                                    'label_fractions': [a.fraction], 'seeds': a.seeds, **({'precision': a.precision} if a.precision else {})}).validate()
     old = json.loads(out.read_text()) if out.exists() else {}
-    res = old if old.get('fraction') == a.fraction and old.get('run') == str(run) else {}
+    res = old if old.get('fraction') == a.fraction and old.get('run') == str(run) and old.get('config', {}).get('precision') == cfg.precision else {}
     res.update(run=str(run), fraction=a.fraction, config=cfg.to_dict(), machine=machine_info('cpu'), what=__doc__.split('\n\n')[0],
                command=' '.join(['python', 'bench/labeled_layout_accuracy.py'] + (argv if argv is not None else sys.argv[1:])))
     res.setdefault('runs', {})
