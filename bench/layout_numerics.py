@@ -43,12 +43,12 @@ def main(argv=None):
     a = ap.parse_args(argv)
     torch.manual_seed(0)
     rows = []
-    cases = [(f"conv {ci}->{co} k{k} s{s} at {hw} px", nn.Conv2d(ci, co, k, s, k // 2, bias=False), ci, hw, s) for ci, co, hw, k, s in CONVS]
-    cases += [(f"batch norm {c} channels at {hw} px (training)", nn.BatchNorm2d(c), c, hw, 1) for c, hw in ((16, 28), (64, 7))]
-    for name, ref_module, cin, hw, stride in cases:
+    cases = [(f"conv {ci}->{co} k{k} s{s} at {hw} px", nn.Conv2d(ci, co, k, s, k // 2, bias=False), ci, hw) for ci, co, hw, k, s in CONVS]
+    cases += [(f"batch norm {c} channels at {hw} px (training)", nn.BatchNorm2d(c), c, hw) for c, hw in ((16, 28), (64, 7))]
+    for name, ref_module, cin, hw in cases:
         x = torch.rand(a.batch, cin, hw, hw) * (3 if 'batch norm' in name else 1)
-        with torch.no_grad(): ho = ref_module(x[:1]).shape[-1]
-        g = torch.randn(a.batch, ref_module(x[:1]).shape[1], ho, ho)
+        with torch.no_grad(): out_shape = ref_module(x[:1]).shape
+        g = torch.randn(a.batch, *out_shape[1:])
         ref = ref_module.double()
         xr = x.double().requires_grad_(); yr = ref(xr); yr.backward(g.double())
         r_out, r_dx, r_dw = yr.detach(), xr.grad, ref.weight.grad

@@ -373,6 +373,11 @@ def at_fraction(spec, f):
     return spec
 
 
+def chosen_on(rows):
+    "What a grid's choice rests on: validation (seed 0) where it had several settings; a grid of one is the preset's fixed setting."
+    return "validation accuracy, seed 0" if len(rows) > 1 else "the preset's one setting at this fraction (earlier runs' validation choice)"
+
+
 def grid(g):
     "Every combination of a dict of lists, as a list of dicts."
     out = [{}]
@@ -612,8 +617,7 @@ class Bench:
             if not trained: sys.exit(f"{fraction_text(f)}: every {kind} setting of the grid diverged (the loss became NaN or infinite): "
                                      f"lower the rates of preset {self.name}'s grid")
             best = max(trained, key=lambda r: r["valid_accuracy"])
-            how = "validation accuracy, seed 0" if len(rows) > 1 else "the preset's one setting at this fraction (earlier runs' validation choice)"
-            sel[kind] = dict(grid=rows, chosen=best["setting"], chosen_on=how)
+            sel[kind] = dict(grid=rows, chosen=best["setting"], chosen_on=chosen_on(rows))
             self.save()
         self.phase_done(f"select_{fraction_tag(f)}")
 
@@ -746,8 +750,7 @@ class Bench:
                     r = self.run(self.cfg(f, (0,), **setting, **dset, student_depth=None), folder, ("distill",), [(main, [stage_key("finetune", f, 0)])])
                     rows.append(dict(setting=dset, valid_accuracy=r.metrics[stage_key("distill_self", f, 0)]["valid_accuracy"], folder=_shown(folder)))
                 pick = max(rows, key=lambda r: r["valid_accuracy"])
-                how = "validation accuracy, seed 0" if len(rows) > 1 else "the preset's one setting at this fraction (earlier runs' validation choice)"
-                self.res["selection"].setdefault(tag, {})["distill_self"] = dict(grid=rows, chosen=pick["setting"], chosen_on=how)
+                self.res["selection"].setdefault(tag, {})["distill_self"] = dict(grid=rows, chosen=pick["setting"], chosen_on=chosen_on(rows))
                 best = pick["setting"]; share.append((ROOT / pick["folder"], [stage_key("distill_self", f, 0)]))
             r = self.run(self.cfg(f, seeds, **setting, **best, student_depth=None), self.folder(f, "distill_final", {**setting, **best}), ("distill",), share)
             self.res["accuracy_percent"].setdefault("distill_self", {})[tag] = self._spread(seed_values(cfg, r.metrics, "distill_self", f))
