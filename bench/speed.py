@@ -23,6 +23,8 @@ shared machine; medians of at least 3 repeats; every ratio is computed from medi
        from the same allocator setting, so that the comparison is not only about it.
    Each repeat trains `warmup + steps` batches and times the last `steps` (from the end of the warm-in batch); before the
    rounds every variant at width <= 0.5 trains one untimed batch.
+   The `simclr_nb` runner also clocks its `two_views` inside the fit: the augmentation's own share of the training step
+   (the issue's 5% target, read also from section 1's row, which runs right after the per-sample pipelines).
 3. Model-only step, images/s, on pre-made view tensors (no data pipeline): forward, loss, backward, LARS step, in a
    plain loop, for the same four variants (the keep-freed-memory ones run one untimed step first, inside the setting).
    Its share of the end-to-end step shows what the data pipeline (and the framework) costs.
@@ -170,6 +172,13 @@ class SimclrNbRunner:
         self.precision = resolve_precision(learner_kw.get("precision", "fp32"), device)   # what the learner trains in
         self.model = make_model(width, device)
         self.aug = SimCLRAugment(SIZE, strength=STRENGTH)
+        self.aug_s, make_views = [], self.aug.two_views
+        def timed_two_views(x, generator=None):   # the views' own time inside the fit: their share of the training step
+            sync(device); t0 = time.perf_counter()
+            views = make_views(x, generator); sync(device)
+            self.aug_s.append(time.perf_counter() - t0)
+            return views
+        self.aug.two_views = timed_two_views
         self.clock = _fastai_clock(device)
         self.cbs, self.learn, self.n = [self.clock], None, None
 
@@ -186,10 +195,12 @@ class SimclrNbRunner:
         return self.learn
 
     def run(self, warm, steps):
-        "Train warm+steps batches; return the seconds of the last `steps`."
+        "Train warm+steps batches; return the seconds of the last `steps` (`last_aug_s`: of their views)."
         learn = self._learner(warm + steps)
+        self.aug_s = []
         with learn.no_bar(), learn.no_logging(): fit_pretrain(learn, 1)
         m = self.clock.marks
+        self.last_aug_s = sum(self.aug_s[warm:])
         return m[-1] - m[warm]
 
 
@@ -377,10 +388,11 @@ def measure_width(res, args, width, x1, x3, device, have_lightly, bf16):
     if not large:
         print("  warm-up (one untimed batch each) ...", flush=True)
         for r in runners.values(): r.run(0, 1)
-    e2e = {k: [] for k in runners}; mo = {k: [] for k in steppers}
+    e2e = {k: [] for k in runners}; mo = {k: [] for k in steppers}; aug_share = []
     for rep in range(args.repeats):
         for k, r in runners.items():
             e2e[k].append(r.run(warm, steps) / steps)
+            if k == "simclr_nb": aug_share.append(r.last_aug_s / steps / e2e[k][-1])
             print(f"  rep {rep} {k:40s} {args.bs / e2e[k][-1]:7.1f} images/s (end to end)", flush=True)
         for k, (f, keep) in steppers.items():
             with keeping_freed_memory(keep):
@@ -400,6 +412,8 @@ def measure_width(res, args, width, x1, x3, device, have_lightly, bf16):
         results={k: dict(step_s=t, median_step_s=med(t), images_per_s=args.bs / med(t), precision=prec_of(k),
                          achieved_gflops=flops / med(t) / 1e9, share_of_peak=flops / med(t) / 1e9 / peak[prec_of(k)])
                  for k, t in mo.items()})
+    res["end_to_end"][key]["simclr_nb_augment_in_training"] = dict(share_of_step=aug_share, what=(
+        "the seconds of `two_views` inside simclr_nb's fit (the kit's defaults) over the step's, per repeat (its timed steps)"))
     res["end_to_end"][key]["ratios"] = ratios = width_ratios(res, key, args.bs)
     for k, v in ratios.items(): print(f"  {k}: {v:.3f}")
     for r in runners.values():
@@ -423,6 +437,7 @@ def width_ratios(res, key, bs):
         ratios[f"{k}_data_share"] = max(0.0, 1 - M[k]["median_step_s"] / E[k]["median_step_s"])
     aug_s = res["augment"]["results"]["simclr_nb"]["median_s"] * bs / res["augment"]["images"]
     ratios["simclr_nb_augment_share_of_step"] = aug_s / E["simclr_nb"]["median_step_s"]
+    ratios["simclr_nb_augment_in_training_share_of_step"] = med(res["end_to_end"][key]["simclr_nb_augment_in_training"]["share_of_step"])
     return ratios
 
 
@@ -522,8 +537,11 @@ def targets(res):
             if res["settings"].get("kit_precision") == "bf16":
                 v = r["simclr_nb_vs_lightly_end_to_end"]
                 t[f"end_to_end_2x_lightly_fp32_{key}"] = dict(target=2.0, measured=v, met=v >= 2.0)
-        s, lim = r["simclr_nb_augment_share_of_step"], 0.10 if gpu else 0.05
+        lim = 0.10 if gpu else 0.05
+        s = r["simclr_nb_augment_share_of_step"]   # the augmentation row's time (interleaved with the per-sample pipelines)
         t[f"augment_under_{int(lim * 100)}pct_of_step_{key}"] = dict(target=lim, op="<", measured=s, met=s < lim)
+        s = r["simclr_nb_augment_in_training_share_of_step"]   # the views' own time inside the fit
+        t[f"augment_in_training_under_{int(lim * 100)}pct_of_step_{key}"] = dict(target=lim, op="<", measured=s, met=s < lim)
     return t
 
 

@@ -178,6 +178,7 @@ def color_jitter(x: torch.Tensor, # float images (B, C, H, W) in [0, 1]
                  factors: torch.Tensor, # (B, 4): brightness, contrast, saturation factors and hue shift
                  order: torch.Tensor, # (B, 4): each row a permutation of 0..3, the order of `COLOR_OPS`
                  apply: torch.Tensor | None = None, # (B,) bool: which images are jittered (all if None)
+                 inplace: bool = False, # RGB: adjust `x` itself (its caller's own copy) instead of a copy of it
                 ) -> torch.Tensor:
     "Apply the four colour adjustments to every image with its own factors and its own order, clipping after each."
     B, C = x.shape[:2]
@@ -189,6 +190,7 @@ def color_jitter(x: torch.Tensor, # float images (B, C, H, W) in [0, 1]
     apply, factors, order = apply.to(dev), factors.to(dev, x.dtype), order.to(dev)
     f_b, f_c, f_s, f_h = factors.unbind(1)
     one, zero = torch.ones_like(f_b), torch.zeros_like(f_b)
+    if C == 3 and not inplace: x = x.clone()   # RGB: every step in place (a new full-size tensor per step cost more than the step)
     for k in range(4):
         is_b, is_c = apply & (order[:, k] == 0), apply & (order[:, k] == 1)
         is_s = apply & (order[:, k] == 2) & (C == 3)
@@ -196,17 +198,18 @@ def color_jitter(x: torch.Tensor, # float images (B, C, H, W) in [0, 1]
         gray = rgb_to_gray(x)
         a = torch.where(is_b, f_b, torch.where(is_c, f_c, torch.where(is_s, f_s, one)))
         b = torch.where(is_c, (1 - f_c) * gray.mean((1, 2, 3)), zero)
-        y = torch.addcmul(_col(b), _col(a), x)
-        if C == 3: y.addcmul_(_col(torch.where(is_s, 1 - f_s, zero)), gray)
-        x = y.clamp_(0, 1)
+        if C == 3: x.mul_(_col(a)).add_(_col(b)).addcmul_(_col(torch.where(is_s, 1 - f_s, zero)), gray).clamp_(0, 1)
+        else: x = torch.addcmul(_col(b), _col(a), x).clamp_(0, 1)   # unchanged: the views of every committed grey run, bit for bit
         if C == 3 and hue_at[k].numel():  # the costly HSV round trip of the hue shift: only on the selected images
             idx = hue_at[k]; x[idx] = adjust_hue(x[idx], f_h[idx])
     return x
 
-def random_grayscale(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def random_grayscale(x: torch.Tensor, mask: torch.Tensor,
+                     inplace: bool = False, # write into `x` itself (its caller's own copy)
+                    ) -> torch.Tensor:
     "Replace the images where `mask` (B,) is True by their grayscale (copied to every channel); identity for 1 channel."
     if x.shape[1] == 1: return x
-    return torch.where(_col(mask.to(x.device)), rgb_to_gray(x).expand_as(x), x)
+    return torch.where(_col(mask.to(x.device)), rgb_to_gray(x).expand_as(x), x, out=x if inplace else None)
 
 # %% ../nbs/02_augment.ipynb #319a8f34
 def gaussian_blur(x: torch.Tensor, # float images (B, C, H, W)
@@ -318,8 +321,8 @@ def apply(self:SimCLRAugment, x: torch.Tensor, params: dict) -> torch.Tensor:
     "The views of `x` for given `params` (see `sample_params`)."
     x = CropFlip.apply(self, x, params)       # crop and flip first
     factors = torch.stack([params[k] for k in ("brightness", "contrast", "saturation", "hue")], 1)
-    x = color_jitter(x, factors, params["order"], params["jitter"])
-    x = random_grayscale(x, params["gray"])
+    x = color_jitter(x, factors, params["order"], params["jitter"], inplace=True)   # x: the crop's new tensor
+    x = random_grayscale(x, params["gray"], inplace=True)
     if params["blur"].any(): x = gaussian_blur(x, params["sigma"], self.blur_kernel, params["blur"])
     return x
 
