@@ -26,7 +26,10 @@ shared machine; medians of at least 3 repeats; every ratio is computed from medi
    The `simclr_nb` runner also clocks its `two_views` inside the fit: the augmentation's own share of the training step
    (the issue's 5% target, read also from section 1's row, which runs right after the per-sample pipelines).
 3. Model-only step, images/s, on pre-made view tensors (no data pipeline): forward, loss, backward, LARS step, in a
-   plain loop, for the same four variants (the keep-freed-memory ones run one untimed step first, inside the setting).
+   plain loop, for the same four variants (the keep-freed-memory ones run one untimed step first, inside the setting),
+   in training mode. (Until 2026-12-07 the kit's rows stepped their runner's model as fastai's fit left it, in eval
+   mode, batch norm on running statistics: their model-only figures and shares of peak up to
+   `speed_cpu_vp2intersect_inplace_repeat.json` overstate the training step; the end-to-end figures are unaffected.)
    Its share of the end-to-end step shows what the data pipeline (and the framework) costs.
 
 glibc's setting is process-wide: `glibc_keep_freed_memory(False)` after each such variant sets glibc's limits to where its
@@ -250,6 +253,7 @@ class LightlyRunner:
 
 # ---------------------------------------------------------------- 3. model-only step
 def simclr_step(model, opt, views, channels_last=False, bf16=False):
+    model.train()   # a runner's model leaves fastai's fit in eval mode (its validation is skipped after `model.eval()`)
     x = torch.cat(views)
     if channels_last: x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16): z = model(x)
@@ -259,6 +263,7 @@ def simclr_step(model, opt, views, channels_last=False, bf16=False):
 
 
 def lightly_step(model, opt, views, crit, bf16=False):
+    model.train()
     with torch.autocast(views[0].device.type, dtype=torch.bfloat16, enabled=bf16):
         z0, z1 = model(views[0]), model(views[1])
     loss = crit(z0.float(), z1.float())
