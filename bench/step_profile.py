@@ -15,7 +15,7 @@ the profiles; the higher counts, as a peak is the best the machine did: on a sha
 fall well below the next): what is left between the step's overall rate and the convolutions' rate is the
 memory-bound operators' time.
 
-    .venv-bench/bin/python bench/step_profile.py            # writes bench/results/step_profile_cpu.json
+    .venv-bench/bin/python bench/step_profile.py            # writes bench/results/step_profile_cpu.json (--out: elsewhere)
 """
 import argparse, json, statistics, sys, time
 from pathlib import Path
@@ -82,6 +82,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--widths", type=float, nargs="+", default=[0.25, 1.0])
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--out", default=None, help="default bench/results/step_profile_cpu.json")
     args = ap.parse_args()
     device = torch.device("cpu")
     t0 = time.time()
@@ -102,7 +103,7 @@ def main():
     out = dict(command=" ".join(["python", "bench/step_profile.py"] + sys.argv[1:]), machine=machine_info(device), roofline=peak,
                what="own CPU time per operator kind over profiled steps (torch.profiler); convolution_and_matmul_gflops: the step's "
                     "conv+matmul FLOPs (FlopCounterMode) over the time in those operators", widths=rows, wall_s=round(time.time() - t0, 1))
-    path = speed.RESULTS / "step_profile_cpu.json"
+    path = Path(args.out) if args.out else speed.RESULTS / "step_profile_cpu.json"
     atomic_write(path, json.dumps(out, indent=2) + "\n"); print(f"wrote {path}")
 
 
