@@ -57,10 +57,10 @@ def main():
                rev_before=rev, rounds=args.rounds, by_images={}, machine=machine_info(args.device),
                load_average_1min=[round(os.getloadavg()[0], 2)], command=" ".join(["python", "bench/augment_ab.py"] + sys.argv[1:]))
     threads0 = torch.get_num_threads()
+    grey = load_fashion_mnist(512).float().div(255)   # read and decompressed once for every kind of image
     for kind in args.images:
         g = torch.Generator().manual_seed(0)
-        x = load_fashion_mnist(512).float().div(255)
-        if kind != "grey1": x = x.expand(-1, 3, -1, -1)
+        x = grey if kind == "grey1" else grey.expand(-1, 3, -1, -1)
         if kind == "tinted": x = x * torch.rand(512, 3, 1, 1, generator=g)
         xx = torch.cat([x, x]).to(device)   # two views of every image in one call, as `two_views`
         params = augs["after"].sample_params(xx, g)
