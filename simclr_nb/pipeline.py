@@ -28,10 +28,10 @@ __all__ = ['RENAMED_KEYS', 'SPEED_FIELDS', 'BEFORE_FIELD', 'STAGES', 'REPORT_KEY
            'LABELED_TRAINING_FIELDS', 'RATE_FIELDS', 'METHODS', 'PREPROCESSING', 'PipelineConfig', 'parse_seeds',
            'read_json', 'complete_saved_config', 'stage_method', 'fields_affecting', 'fraction_tag', 'stage_key',
            'StageEvent', 'RunFolder', 'share_stages', 'pretrain_stage', 'load_pretrained', 'Splits', 'make_splits',
-           'NoValidation', 'finetune_step_count', 'labeled_step_count', 'pretrain_views', 'finetune_stage_learner',
-           'finetune_stage', 'supervised_stage_learner', 'supervised_stage', 'linear_stage', 'load_classifier',
-           'distill_stage', 'QuietEpochs', 'console_progress', 'check_device', 'check_memory', 'check_data',
-           'PipelineResult', 'run_pipeline', 'tiny_config', 'tiny_digits']
+           'NoValidation', 'finetune_step_count', 'labeled_step_count', 'pretrain_views', 'pretrain_memory',
+           'finetune_stage_learner', 'finetune_stage', 'supervised_stage_learner', 'supervised_stage', 'linear_stage',
+           'load_classifier', 'distill_stage', 'QuietEpochs', 'console_progress', 'check_device', 'check_memory',
+           'check_data', 'PipelineResult', 'run_pipeline', 'tiny_config', 'tiny_digits']
 
 # %% ../nbs/09_pipeline.ipynb #a7303310
 @dataclass
@@ -63,6 +63,8 @@ class PipelineConfig:
     pretrain_crop_min_area: float = 0.08  # smallest area of the views' random resized crops (the paper's and the official code's 0.08, at 224 and 32 px)
     blur: bool = False                  # Gaussian blur (ImageNet only in the official code)
     memory: bool = False                # MoCo-style memory queue of extra negatives
+    memory_size: int = 65536            # keys in the memory's queue (paper: 65,536 for 1.28M ImageNet images, about 5%; keep it well under the number of training images, or an image's own older key becomes its negative)
+    memory_momentum: float = 0.999      # the memory network's EMA momentum (paper: 0.999 over ~1M steps; a run of a few thousand steps needs less lag, e.g. 0.99)
     weight_decay: float = 1e-4
     # stage 2: fine-tuning (LARS, no weight decay: the paper's optimiser; fastai's one-cycle schedule where the paper decays by a cosine)
     ft_layer: int = 1                   # fine-tune from this head layer (v2: 1 for 1%/10%, 0 for 100%)
@@ -189,6 +191,8 @@ def _check_sizes(cfg):
     for k in ('pretrain_bs', 'finetune_bs', 'distill_bs', 'image_size'):
         if getattr(cfg, k) < 2: raise ValueError(f"{k} must be at least 2; got {getattr(cfg, k)}")
     if cfg.head_layers < 1: raise ValueError(f"head_layers must be >= 1 (SimCLRv2: 3); got {cfg.head_layers}")
+    if cfg.memory_size < 1: raise ValueError(f"memory_size must be >= 1 (keys in the memory's queue); got {cfg.memory_size}")
+    if not 0 <= cfg.memory_momentum < 1: raise ValueError(f"memory_momentum must be in [0, 1) (the memory network's EMA); got {cfg.memory_momentum}")
 
 def _check_training(cfg):
     from simclr_nb.augment import LIGHT_AUGMENTS
@@ -248,14 +252,14 @@ REPORT_KEYS = ('summary', 'claims', 'processes')   # keys of metrics.json writte
 # which finished stages a changed setting makes stale (`fields_affecting`): the pretraining's own; none (choosing which
 # stages run); a stage's own settings for that stage; any other for every stage after pretraining
 PRETRAIN_FIELDS = frozenset({'dataset', 'data_root', 'image_size', 'seed', 'precision', 'depth', 'width', 'sk', 'head_layers',
-    'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength', 'pretrain_crop_min_area', 'blur', 'memory', 'weight_decay'})
+    'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength', 'pretrain_crop_min_area', 'blur', 'memory', 'memory_size', 'memory_momentum', 'weight_decay'})
 DISTILL_FIELDS = frozenset({'distill_epochs', 'distill_bs', 'distill_base_lr', 'tau_self', 'tau_small', 'student_width', 'student_depth',
     'distill_augment', 'distill_init', 'distill_alpha'})
 SELECTION_FIELDS = frozenset({'seeds', 'label_fractions', 'baselines', 'self_distill', 'distill_seeds'})
 # the settings only one stage reads: the pretraining's that no labeled stage shares (the architecture, data and
 # precision it does), fine-tuning's (schedule, rate, length, augmentation, head and batch norm) and the supervised baseline's
 PRETRAIN_ONLY_FIELDS = frozenset({'seed', 'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength',
-    'pretrain_crop_min_area', 'blur', 'memory', 'weight_decay'})   # `seed` seeds the pretraining; a labeled stage seeds itself with its label seed
+    'pretrain_crop_min_area', 'blur', 'memory', 'memory_size', 'memory_momentum', 'weight_decay'})   # `seed` seeds the pretraining; a labeled stage seeds itself with its label seed
 FINETUNE_ONLY_FIELDS = frozenset({'finetune_base_lr', 'finetune_steps', 'finetune_epochs', 'ft_augment', 'ft_head_init', 'ft_schedule', 'ft_bn'})
 SUPERVISED_FIELDS = frozenset({'supervised_lr', 'supervised_wd', 'supervised_steps', 'supervised_epochs', 'supervised_augment'})
 LABELED_TRAINING_FIELDS = frozenset({'ft_layer', 'finetune_bs', 'crop_min_area'})   # read by fine-tuning and the baseline, not linear evaluation
@@ -485,7 +489,7 @@ def pretrain_stage(cfg:PipelineConfig, data, rf:RunFolder, knn_bank, knn_queries
     knn = KNNMonitor(data.train_x[knn_bank], data.train_y[knn_bank], qx, qy, size=cfg.image_size)
     precision = resolve_precision(cfg.precision, dls.device)
     learn = pretrain_learner(dls, model, aug, base_lr=cfg.pretrain_base_lr, wd=cfg.weight_decay, temperature=cfg.temperature,
-                             memory=cfg.memory, knn=knn, path=rf.path/'pretrain_state', precision=precision, cbs=_compile_cbs(cfg),
+                             memory=pretrain_memory(cfg), knn=knn, path=rf.path/'pretrain_state', precision=precision, cbs=_compile_cbs(cfg),
                              checkpoint_every_s=cfg.checkpoint_every_s)
     model.to(dls.device)
     knn.learn = learn
@@ -575,6 +579,11 @@ def pretrain_views(cfg):
     "The pretraining's two-view augmentation of `cfg`: crop area `pretrain_crop_min_area`..1, colour strength, blur."
     from simclr_nb.augment import SimCLRAugment
     return SimCLRAugment(cfg.image_size, strength=cfg.color_strength, blur=cfg.blur, scale=(cfg.pretrain_crop_min_area, 1.0))
+
+def pretrain_memory(cfg):
+    "The pretraining's MoCo-style memory of `cfg` (a `MemoryCallback` of `memory_size` keys, EMA `memory_momentum`), or False without `memory`."
+    from simclr_nb.pretrain import MemoryCallback
+    return MemoryCallback(momentum=cfg.memory_momentum, queue_size=cfg.memory_size) if cfg.memory else False
 
 def _augment(cfg, kind):
     from simclr_nb.augment import light_augment
