@@ -12,7 +12,8 @@ import torch.nn.functional as F
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['NT_XENT_TEMPERATURE', 'LARGE_NUM', 'nt_xent', 'GatherWithGrad', 'nt_xent_distributed', 'check_distributed_nt_xent']
+__all__ = ['NT_XENT_TEMPERATURE', 'LARGE_NUM', 'nt_xent', 'moco_loss', 'GatherWithGrad', 'nt_xent_distributed',
+           'check_distributed_nt_xent']
 
 # %% ../nbs/03_losses.ipynb #2a659b3b
 NT_XENT_TEMPERATURE = 0.2  # the kit's default NT-Xent tau: paper 0.1 (ImageNet), 0.5 (CIFAR-10); 0.2 chosen on digits validation (nbs/13)
@@ -72,6 +73,24 @@ def nt_xent(z_a: torch.Tensor, # projections of the first views, (N, D)
     b = F.normalize(_as_loss_dtype(z_b), dim=1)
     labels = torch.arange(a.shape[0], device=a.device)
     return _contrast(a, b, a, b, labels, temperature, _norm_queue(queue, a))
+
+# %% ../nbs/03_losses.ipynb #dc981ae3
+def moco_loss(q: torch.Tensor, # the online network's projections of one view, (N, D): the anchors
+              k: torch.Tensor, # the memory network's projections of the other view, (N, D): row i is q's row i's positive (no gradient)
+              queue: torch.Tensor | None = None, # (K, D) earlier keys: the negatives (None: none yet)
+              temperature: float = NT_XENT_TEMPERATURE, # tau
+             ) -> torch.Tensor: # scalar: mean over the anchors, in fp32
+    """MoCo's InfoNCE term (He et al., 2020): anchor `q_i`, positive key `k_i`, the queue's keys as negatives, all
+    L2-normalised and divided by `temperature`; the keys are detached. The memory's form without a shortcut (above)."""
+    _check_pair(q, k, temperature)
+    with torch.autocast(q.device.type, enabled=False):
+        a = F.normalize(_as_loss_dtype(q), dim=1)
+        key = F.normalize(_as_loss_dtype(k.detach()).to(a.dtype), dim=1)
+        cols = [(a * key).sum(1, keepdim=True)]
+        if queue is not None: cols.append(a @ _norm_queue(queue.detach(), a).T)
+        logits = torch.cat(cols, dim=1) / temperature
+        return F.cross_entropy(logits, torch.zeros(len(a), dtype=torch.long, device=a.device))
+
 
 # %% ../nbs/03_losses.ipynb #2c5620f3
 class GatherWithGrad(torch.autograd.Function):

@@ -65,6 +65,7 @@ class PipelineConfig:
     memory: bool = False                # MoCo-style memory queue of extra negatives
     memory_size: int = 65536            # keys in the memory's queue (paper: 65,536 for 1.28M ImageNet images, about 5%; keep it well under the number of training images, or an image's own older key becomes its negative)
     memory_momentum: float = 0.999      # the memory network's EMA momentum (paper: 0.999 over ~1M steps; a run of a few thousand steps needs less lag, e.g. 0.99)
+    memory_form: str = 'moco'           # 'moco': MoCo's term added to NT-Xent; 'negatives': the queue as extra negatives only, which collapsed on Fashion-MNIST (06_pretrain)
     weight_decay: float = 1e-4
     # stage 2: fine-tuning (LARS, no weight decay: the paper's optimiser; fastai's one-cycle schedule where the paper decays by a cosine)
     ft_layer: int = 1                   # fine-tune from this head layer (v2: 1 for 1%/10%, 0 for 100%)
@@ -193,6 +194,8 @@ def _check_sizes(cfg):
     if cfg.head_layers < 1: raise ValueError(f"head_layers must be >= 1 (SimCLRv2: 3); got {cfg.head_layers}")
     if cfg.memory_size < 1: raise ValueError(f"memory_size must be >= 1 (keys in the memory's queue); got {cfg.memory_size}")
     if not 0 <= cfg.memory_momentum < 1: raise ValueError(f"memory_momentum must be in [0, 1) (the memory network's EMA); got {cfg.memory_momentum}")
+    from simclr_nb.pretrain import MEMORY_FORMS
+    if cfg.memory_form not in MEMORY_FORMS: raise ValueError(f"memory_form must be one of {', '.join(MEMORY_FORMS)}; got {cfg.memory_form!r}")
 
 def _check_training(cfg):
     from simclr_nb.augment import LIGHT_AUGMENTS
@@ -239,27 +242,30 @@ def _config_diff(a, b):
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 # what a run saved before a field existed trained with, where that is not the field's default today
-BEFORE_FIELD = {'ft_schedule': 'cosine'}   # fine-tuning followed the official cosine until `ft_schedule` came (default one_cycle since)
+# fine-tuning followed the official cosine until `ft_schedule` came (default one_cycle since); the memory was the queue of
+# extra negatives until `memory_form` came (default 'moco' since)
+BEFORE_FIELD = {'ft_schedule': 'cosine', 'memory_form': 'negatives'}
 
 def complete_saved_config(d:dict) -> dict:
     """A saved config (a run's `config.json`) completed for the fields added since the run was made, with what the run
     trained with: today's default, or `BEFORE_FIELD`'s value where the default changed when the field came. So a new
     field is not a change of a finished run's settings, and an old run is not mistaken for today's default."""
-    return {**PipelineConfig().to_dict(), **BEFORE_FIELD, **d}
+    before = {k: v for k, v in BEFORE_FIELD.items() if k != 'memory_form' or d.get('memory')}   # without the memory its form was never read
+    return {**PipelineConfig().to_dict(), **before, **d}
 
 STAGES = ('pretrain', 'supervised', 'linear', 'finetune', 'distill')
 REPORT_KEYS = ('summary', 'claims', 'processes')   # keys of metrics.json written by the report, not by a stage
 # which finished stages a changed setting makes stale (`fields_affecting`): the pretraining's own; none (choosing which
 # stages run); a stage's own settings for that stage; any other for every stage after pretraining
 PRETRAIN_FIELDS = frozenset({'dataset', 'data_root', 'image_size', 'seed', 'precision', 'depth', 'width', 'sk', 'head_layers',
-    'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength', 'pretrain_crop_min_area', 'blur', 'memory', 'memory_size', 'memory_momentum', 'weight_decay'})
+    'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength', 'pretrain_crop_min_area', 'blur', 'memory', 'memory_size', 'memory_momentum', 'memory_form', 'weight_decay'})
 DISTILL_FIELDS = frozenset({'distill_epochs', 'distill_bs', 'distill_base_lr', 'tau_self', 'tau_small', 'student_width', 'student_depth',
     'distill_augment', 'distill_init', 'distill_alpha'})
 SELECTION_FIELDS = frozenset({'seeds', 'label_fractions', 'baselines', 'self_distill', 'distill_seeds'})
 # the settings only one stage reads: the pretraining's that no labeled stage shares (the architecture, data and
 # precision it does), fine-tuning's (schedule, rate, length, augmentation, head and batch norm) and the supervised baseline's
 PRETRAIN_ONLY_FIELDS = frozenset({'seed', 'pretrain_epochs', 'pretrain_bs', 'pretrain_base_lr', 'temperature', 'color_strength',
-    'pretrain_crop_min_area', 'blur', 'memory', 'memory_size', 'memory_momentum', 'weight_decay'})   # `seed` seeds the pretraining; a labeled stage seeds itself with its label seed
+    'pretrain_crop_min_area', 'blur', 'memory', 'memory_size', 'memory_momentum', 'memory_form', 'weight_decay'})   # `seed` seeds the pretraining; a labeled stage seeds itself with its label seed
 FINETUNE_ONLY_FIELDS = frozenset({'finetune_base_lr', 'finetune_steps', 'finetune_epochs', 'ft_augment', 'ft_head_init', 'ft_schedule', 'ft_bn'})
 SUPERVISED_FIELDS = frozenset({'supervised_lr', 'supervised_wd', 'supervised_steps', 'supervised_epochs', 'supervised_augment'})
 LABELED_TRAINING_FIELDS = frozenset({'ft_layer', 'finetune_bs', 'crop_min_area'})   # read by fine-tuning and the baseline, not linear evaluation
@@ -581,9 +587,9 @@ def pretrain_views(cfg):
     return SimCLRAugment(cfg.image_size, strength=cfg.color_strength, blur=cfg.blur, scale=(cfg.pretrain_crop_min_area, 1.0))
 
 def pretrain_memory(cfg):
-    "The pretraining's MoCo-style memory of `cfg` (a `MemoryCallback` of `memory_size` keys, EMA `memory_momentum`), or False without `memory`."
+    "The pretraining's MoCo-style memory of `cfg` (a `MemoryCallback` of `memory_size` keys, EMA `memory_momentum`, `memory_form`), or False without `memory`."
     from simclr_nb.pretrain import MemoryCallback
-    return MemoryCallback(momentum=cfg.memory_momentum, queue_size=cfg.memory_size) if cfg.memory else False
+    return MemoryCallback(momentum=cfg.memory_momentum, queue_size=cfg.memory_size, form=cfg.memory_form) if cfg.memory else False
 
 def _augment(cfg, kind):
     from simclr_nb.augment import light_augment
@@ -739,12 +745,16 @@ def check_memory(cfg:PipelineConfig, device=None):
                          f"activations of one pretraining batch; this {d.type} has {have / 2**30:,.0f} GiB. Use a smaller image_size or pretrain_bs.")
 
 def check_data(cfg:PipelineConfig, data):
-    "A ValueError unless `data` has at least 2 classes and every label fraction gives at least 2 labeled images."
+    """A ValueError unless `data` has at least 2 classes (so every label fraction gives at least 2 labeled images, one per
+    class), every fraction's subset can be drawn, and the memory's queue (with `memory`) is smaller than the images."""
     if data.n_classes < 2:
         raise ValueError(f"{data.name} has {data.n_classes} class ({', '.join(map(str, data.classes))}): classification needs at least 2 "
                          "(for a folder: one sub-folder of root/train/ per class)")
-    for f in cfg.label_fractions:
-        n = len(label_fraction_split(data.train_y, fraction=f, seed=cfg.seeds[0]).labeled)
+    for f in cfg.label_fractions: label_fraction_split(data.train_y, fraction=f, seed=cfg.seeds[0])   # raises for a class with none to label
+    if cfg.memory and cfg.memory_size >= len(data.train_x):
+        raise ValueError(f"memory_size={cfg.memory_size} is not below the {len(data.train_x):,} training images of {data.name}: each image's "
+                         "own key from the epoch before would be among its negatives. Use a small share of them (the paper: 65,536 keys "
+                         "for 1.28M images, about 5%)")
 
 # %% ../nbs/09_pipeline.ipynb #cf25b946
 @dataclass

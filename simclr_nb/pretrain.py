@@ -19,7 +19,7 @@ from fastai.learner import Learner, ValueMetric
 from fastai.callback.core import Callback
 from fastcore.basics import patch
 from fastcore.foundation import L
-from .losses import nt_xent, nt_xent_distributed, NT_XENT_TEMPERATURE
+from .losses import nt_xent, nt_xent_distributed, moco_loss, NT_XENT_TEMPERATURE
 from .optim import LARS, WarmupCosine, scale_lr
 from .evaluate import extract_features, knn_accuracy
 from .precision import precision_callbacks
@@ -29,22 +29,25 @@ from .checkpoint import (CheckpointCallback, SkipDoneEpochs, RestoringLearner, S
                                   resume_callbacks, last_checkpoint, load_training_checkpoint)
 
 # %% auto #0
-__all__ = ['NTXentLoss', 'SimCLRCallback', 'KeyQueue', 'ema_update', 'MemoryCallback', 'KNNMonitor', 'pretrain_learner',
-           'fit_pretrain', 'pretrain_history', 'plot_pretrain']
+__all__ = ['MEMORY_FORMS', 'NTXentLoss', 'SimCLRCallback', 'KeyQueue', 'ema_update', 'MemoryCallback', 'KNNMonitor',
+           'pretrain_learner', 'fit_pretrain', 'pretrain_history', 'plot_pretrain']
 
 # %% ../nbs/06_pretrain.ipynb #04299c5d
 class NTXentLoss:
-    "fastai loss: split the projections of the concatenated 2B views in halves and apply `nt_xent` (official SimCLR loss), over every process's views under a launcher."
+    """fastai loss: split the projections of the concatenated 2B views in halves and apply `nt_xent` (official SimCLR loss),
+    over every process's views under a launcher. `MemoryCallback` sets `queue` (the memory's keys) and, in its 'moco'
+    form, `keys` (the memory network's keys of the second views): then `moco_loss` of the first views is added."""
     def __init__(self, temperature:float=NT_XENT_TEMPERATURE): # tau; the kit's default, see `simclr_nb.losses`
         if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.temperature, self.queue, self.reduction = temperature, None, 'mean'
+        self.temperature, self.queue, self.keys, self.reduction = temperature, None, None, 'mean'
 
     def __call__(self, pred, *yb):
         z = pred[-1] if isinstance(pred, (tuple, list)) else pred
         if z.shape[0] % 2: raise ValueError(f"NTXentLoss expects the projections of 2B views (both views concatenated); got {z.shape[0]} rows")
         z_a, z_b = (z if z.dtype == torch.float64 else z.float()).chunk(2)   # fp32 at least (float64 kept: exact reference runs)
         with torch.autocast(device_type=z.device.type, enabled=False):
-            return nt_xent_distributed(z_a, z_b, self.temperature, queue=self.queue)
+            if self.keys is None: return nt_xent_distributed(z_a, z_b, self.temperature, queue=self.queue)
+            return nt_xent_distributed(z_a, z_b, self.temperature) + moco_loss(z_a, self.keys, self.queue, self.temperature)
 
     def __repr__(self): return f"NTXentLoss(temperature={self.temperature})"
 
@@ -130,12 +133,17 @@ def ema_update(ema:nn.Module, online:nn.Module, momentum:float=0.999):
     for be, b in zip(ema.buffers(), online.buffers()): be.copy_(b)
 
 # %% ../nbs/06_pretrain.ipynb #fd6d8294
+MEMORY_FORMS = ('moco', 'negatives')   # MoCo's term added to NT-Xent (the default), or the queue as NT-Xent's extra negatives only
+
 class MemoryCallback(Callback):
-    "SimCLRv2's memory (paper): EMA(`momentum`) copy of encoder+head gives keys of the second views; a FIFO queue of `queue_size` keys adds negatives."
+    """SimCLRv2's memory (paper): an EMA(`momentum`) copy of encoder+head gives keys of the second views, kept in a FIFO
+    queue of `queue_size`. `form='moco'`: MoCo's term (each first view against its own key, the queue as negatives) is
+    added to NT-Xent; `form='negatives'`: the queue only adds negatives to NT-Xent, whose shortcut collapsed a Fashion-MNIST run."""
     order = 6  # after SimCLRCallback (which builds the views)
-    def __init__(self, momentum:float=0.999, queue_size:int=65536):
+    def __init__(self, momentum:float=0.999, queue_size:int=65536, form:str='moco'):
         if not 0 <= momentum < 1: raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.momentum, self.queue_size = momentum, queue_size
+        if form not in MEMORY_FORMS: raise ValueError(f"form must be one of {', '.join(MEMORY_FORMS)}; got {form!r}")
+        self.momentum, self.queue_size, self.form = momentum, queue_size, form
         self.ema, self.queue, self._keys = None, None, None
 
     def before_fit(self):
@@ -147,7 +155,7 @@ class MemoryCallback(Callback):
 
     def after_pred(self):
         lf = self.learn.loss_func
-        if not self.training: lf.queue = None; return
+        if not self.training: lf.queue = lf.keys = None; return
         x = self.learn.xb[0]
         with torch.no_grad():
             self.ema.train()
@@ -156,11 +164,12 @@ class MemoryCallback(Callback):
         if self.queue is None: self.queue = KeyQueue(self.queue_size, k.shape[1], device=k.device)
         self._keys = k
         lf.queue = self.queue.negatives()
+        if self.form == 'moco': lf.keys = k
 
     def after_step(self): ema_update(self.ema, self.learn.model, self.momentum)
 
     def after_batch(self):
-        self.learn.loss_func.queue = None
+        self.learn.loss_func.queue = self.learn.loss_func.keys = None
         if self.training and self._keys is not None: self.queue.push(gather_cat(self._keys))  # every rank's keys, in rank order
         self._keys = None
 
