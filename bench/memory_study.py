@@ -91,6 +91,28 @@ def run_arm(arm, seed, data, args):
                 shortcut_per_epoch=shortcut.rows, wall_s=round(time.perf_counter() - t0, 1))
 
 
+def checkpoint_signature(folder, data):
+    """The shortcut's signature in a finished pretraining's epoch checkpoints (`folder`/epoch_*.pth, with a MemoryCallback's
+    state): the same three cosines as `Shortcut`, on 256 held-out images' two views (seed 1000), per epoch."""
+    cfg = PipelineConfig(dataset="fashion_mnist", image_size=28, depth=18, width=0.25, head_layers=3, color_strength=1.0)
+    torch.manual_seed(1000)
+    views = torch.cat(pretrain_views(cfg).two_views(data.train_x[50000:50256]))
+    def net():
+        enc = build_encoder(cfg.teacher_spec(1)); return ContrastiveNet(enc, ProjectionHead(enc.num_features, cfg.head_layers)).train()
+    rows = {}
+    for path in sorted(Path(folder).glob("epoch_*.pth")):
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        mem = ck["callbacks"]["MemoryCallback"]
+        online, ema = net(), net()
+        online.load_state_dict(ck["model"]); ema.load_state_dict(mem["ema"])
+        with torch.no_grad():
+            z, k = F.normalize(online(views).float(), dim=1), F.normalize(ema(views).float(), dim=1)
+        q, n = mem["queue"]["keys"][:mem["queue"]["filled"]], len(z)
+        rows[path.stem] = dict(online_ema_same_view=round(float((z * k).sum(1).mean()), 4), online_queue=round(float((z @ q.T).mean()), 4),
+                               online_between_views=round(float(((z @ z.T).sum() - (z * z).sum()) / (n * n - n)), 4))
+    return rows
+
+
 def summary(res, seeds):
     "Mean ± std over the seeds of the last epoch's kNN accuracy per arm, and each memory arm against none, paired by seed."
     last = {a: {s: res[str(s)][a]["knn_per_epoch"][-1] for s in seeds if a in res.get(str(s), {})} for a in ARMS}
@@ -113,6 +135,8 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     ap.add_argument("--out", default=None)
+    ap.add_argument("--checkpoints", default=None, help="instead: the signature in a run's epoch checkpoints (a memory run's "
+                    "pretrain_state/checkpoints), added to the JSON under 'checkpoints' with the folder's name")
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"memory_study_{device}.json"
@@ -120,6 +144,13 @@ def main():
     settings = dict(train_images=args.train_images, epochs=args.epochs, queue=args.queue, momentum=args.momentum)
     res = prev.get("runs", {}) if prev.get("settings") == settings else {}
     data = load_dataset("fashion_mnist", size=28)
+    if args.checkpoints:
+        sig = checkpoint_signature(args.checkpoints, data)
+        folder = Path(args.checkpoints).resolve()
+        prev.setdefault("checkpoints", {})[str(folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder)] = sig
+        atomic_write_json(out, prev)
+        for k, v in sig.items(): print(k, v)
+        return
     t0 = time.perf_counter()
     for seed in args.seeds:
         for arm in args.arms:
