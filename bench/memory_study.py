@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from fastai.callback.core import Callback
+from fastai.torch_core import set_seed
 
 from machine import machine_info  # bench/machine.py
 from simclr_nb.checkpoint import atomic_write_json  # the package's one atomic writer
@@ -44,44 +45,61 @@ ROOT = Path(__file__).resolve().parent.parent
 ARMS = ("none", "negatives", "moco")
 
 
+# the `cpu` presets' pretraining settings (the views read image size, colour strength, blur and crop area)
+CFG = PipelineConfig(dataset="fashion_mnist", image_size=28, depth=18, width=0.25, head_layers=3, temperature=0.5,
+                     color_strength=1.0, pretrain_bs=256, pretrain_base_lr=0.075, precision="auto")
+
+
+def contrastive_net():
+    enc = build_encoder(CFG.teacher_spec(1))
+    return ContrastiveNet(enc, ProjectionHead(enc.num_features, CFG.head_layers))
+
+
+def probe_views(data, seed):
+    "The fixed probe: both views of 256 held-out training images (50,000-50,255), drawn with torch seed `seed`."
+    torch.manual_seed(seed)
+    return torch.cat(pretrain_views(CFG).two_views(data.train_x[50000:50256]))
+
+
+@torch.no_grad()
+def signature(online, ema, views, queue):
+    """The shortcut's signature on `views` (both networks in train mode, as the keys are made): the mean cosine of the
+    online and EMA projections of the same view, of the online projections with the queue's keys (None: empty queue),
+    and between the online projections of different views."""
+    online.train(); ema.train()
+    z, k = F.normalize(online(views).float(), dim=1), F.normalize(ema(views).float(), dim=1)
+    n = len(z)
+    return dict(online_ema_same_view=round(float((z * k).sum(1).mean()), 4),
+                online_queue=None if queue is None else round(float((z @ queue.T).mean()), 4),
+                online_between_views=round(float(((z @ z.T).sum() - (z * z).sum()) / (n * n - n)), 4))
+
+
 class Shortcut(Callback):
-    "After every training epoch: the online and EMA networks' projections of fixed views, and the online ones against the queue."
+    "After every training epoch: `signature` of the online and EMA networks on fixed views, with the queue as it is."
     order = 100
     def __init__(self, mem, views): self.mem, self.views, self.rows = mem, views, []
     def after_epoch(self):
         if not self.mem: return
-        model, ema = self.learn.model, self.mem.ema
+        model = self.learn.model
         was, bufs = model.training, [b.clone() for b in model.buffers()]
+        self.rows.append(signature(model, self.mem.ema, self.views, self.mem.queue.negatives()))
         with torch.no_grad():
-            model.train(); ema.train()   # batch statistics, as in training (the keys are made in train mode)
-            z = F.normalize(model(self.views).float(), dim=1)
-            k = F.normalize(ema(self.views).float(), dim=1)
-            q = self.mem.queue.negatives()
-            n = len(z)
-            off = (z @ z.T).sum().sub((z * z).sum()) / (n * n - n)
-            self.rows.append(dict(online_ema_same_view=round(float((z * k).sum(1).mean()), 4),
-                                  online_queue=None if q is None else round(float((z @ q.T).mean()), 4),
-                                  online_between_views=round(float(off), 4)))
             for b, saved in zip(model.buffers(), bufs): b.copy_(saved)   # the probe leaves no trace in the BN statistics
         model.train(was)
 
 
 def run_arm(arm, seed, data, args):
-    cfg = PipelineConfig(dataset="fashion_mnist", image_size=28, depth=18, width=0.25, head_layers=3, temperature=0.5,
-                         color_strength=1.0, pretrain_bs=256, pretrain_base_lr=0.075, precision="auto")
     n = args.train_images
     sub = ImageData("fashion_mnist_subset", data.train_x[:n], data.train_y[:n], data.train_x[:2], data.train_y[:2], data.classes)
     bank, queries = torch.arange(40000, 45000), torch.arange(45000, 50000)
-    torch.manual_seed(1000 + seed)   # the fixed probe views: the same for every arm of a seed
-    probe = torch.cat(pretrain_views(cfg).two_views(data.train_x[50000:50256]))
-    torch.manual_seed(seed)
-    enc = build_encoder(cfg.teacher_spec(1))
-    model = ContrastiveNet(enc, ProjectionHead(enc.num_features, cfg.head_layers))
+    probe = probe_views(data, 1000 + seed)   # the same for every arm of a seed
+    set_seed(seed)   # torch, Python and numpy, as the pipeline's stages: the initial weights, the data order and the views
+    model = contrastive_net()
     knn = KNNMonitor(data.train_x[bank], data.train_y[bank], data.train_x[queries], data.train_y[queries], size=28)
     mem = False if arm == "none" else MemoryCallback(args.momentum, args.queue, form=arm)
     shortcut = Shortcut(mem, probe)
-    learn = pretrain_learner(unlabeled_dls(sub, bs=cfg.pretrain_bs), model, pretrain_views(cfg), base_lr=cfg.pretrain_base_lr,
-                             temperature=cfg.temperature, memory=mem, knn=knn, precision=cfg.precision, cbs=[shortcut])
+    learn = pretrain_learner(unlabeled_dls(sub, bs=CFG.pretrain_bs), model, pretrain_views(CFG), base_lr=CFG.pretrain_base_lr,
+                             temperature=CFG.temperature, memory=mem, knn=knn, precision=CFG.precision, cbs=[shortcut])
     knn.learn = learn
     t0 = time.perf_counter()
     with learn.no_bar(), learn.no_logging(): fit_pretrain(learn, args.epochs)
@@ -92,24 +110,15 @@ def run_arm(arm, seed, data, args):
 
 
 def checkpoint_signature(folder, data):
-    """The shortcut's signature in a finished pretraining's epoch checkpoints (`folder`/epoch_*.pth, with a MemoryCallback's
-    state): the same three cosines as `Shortcut`, on 256 held-out images' two views (seed 1000), per epoch."""
-    cfg = PipelineConfig(dataset="fashion_mnist", image_size=28, depth=18, width=0.25, head_layers=3, color_strength=1.0)
-    torch.manual_seed(1000)
-    views = torch.cat(pretrain_views(cfg).two_views(data.train_x[50000:50256]))
-    def net():
-        enc = build_encoder(cfg.teacher_spec(1)); return ContrastiveNet(enc, ProjectionHead(enc.num_features, cfg.head_layers)).train()
-    rows = {}
+    """`signature` per epoch in a finished pretraining's epoch checkpoints (`folder`/epoch_*.pth, with a MemoryCallback's
+    state), on the probe views of seed 1000."""
+    views, rows = probe_views(data, 1000), {}
     for path in sorted(Path(folder).glob("epoch_*.pth")):
         ck = torch.load(path, map_location="cpu", weights_only=False)
         mem = ck["callbacks"]["MemoryCallback"]
-        online, ema = net(), net()
+        online, ema = contrastive_net(), contrastive_net()
         online.load_state_dict(ck["model"]); ema.load_state_dict(mem["ema"])
-        with torch.no_grad():
-            z, k = F.normalize(online(views).float(), dim=1), F.normalize(ema(views).float(), dim=1)
-        q, n = mem["queue"]["keys"][:mem["queue"]["filled"]], len(z)
-        rows[path.stem] = dict(online_ema_same_view=round(float((z * k).sum(1).mean()), 4), online_queue=round(float((z @ q.T).mean()), 4),
-                               online_between_views=round(float(((z @ z.T).sum() - (z * z).sum()) / (n * n - n)), 4))
+        rows[path.stem] = signature(online, ema, views, mem["queue"]["keys"][:mem["queue"]["filled"]])
     return rows
 
 
